@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# Entry points for working on onprem.gpu_server from a checkout.
+#
+#   ./dev.sh main            set up, build/boot the lab, converge both host profiles, summary
+#   ./dev.sh test [STAGE..]  the test suite (default: every stage of the default CI set)
+#   ./dev.sh setup           host packages + pinned virtualenv only
+#   ./dev.sh bench           converge timings (stock / pipelining / mitogen) into docs/measurements
+#
+# Switches (environment):
+#   GPU_SERVER_MITOGEN=1|0   use the mitogen strategy (default: on for lab VM work, off elsewhere)
+#   LAB_KEEP=1               leave lab VMs running at the end (faster re-runs)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+CACHE="$ROOT/.cache"
+PY=python3.11
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+
+DEFAULT_STAGES=(lint unit sanity build container lab profiles)
+HOST_PACKAGES=(
+  python3 python3-venv python3-pip git rsync ca-certificates openssh-client
+  qemu-system-x86 qemu-utils debootstrap fdisk e2fsprogs dosfstools
+  docker.io iproute2 procps
+)
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+setup_host_packages() {
+  local missing=()
+  for pkg in "${HOST_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "missing host packages (run as root or install them): ${missing[*]}"
+  log "installing host packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup_venv() {
+  local stamp="$VENV/.requirements.sha256" want
+  want="$(cat requirements.txt requirements-lock.txt | sha256sum | cut -d' ' -f1)"
+  if [ -x "$VENV/bin/ansible-playbook" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  log "creating virtualenv $VENV (pinned toolchain)"
+  [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt -c requirements-lock.txt
+  echo "$want" >"$stamp"
+}
+
+setup_collection_link() {
+  # The checkout is the collection: expose it as ansible_collections/onprem/gpu_server.
+  local link="$CACHE/collections/ansible_collections/onprem/gpu_server"
+  mkdir -p "$(dirname "$link")"
+  [ -L "$link" ] || ln -sfn ../../../.. "$link"
+}
+
+setup_sanity_bootstrap() {
+  # ansible-test fetches a pip bootstrap script from a host this network cannot reach;
+  # it uses a cached copy first, so place an offline stand-in there.
+  local ver
+  ver="$("$VENV/bin/python" - <<'EOF'
+import re, ansible_test, pathlib
+src = (pathlib.Path(ansible_test.__file__).parent / "_internal/python_requirements.py").read_text()
+print(re.search(r"pip='([0-9.]+)'", src).group(1))
+EOF
+)"
+  mkdir -p "$HOME/.ansible/test/cache"
+  install -m 0644 lab/tools/get_pip_offline.py "$HOME/.ansible/test/cache/get_pip_${ver//./_}.py"
+}
+
+setup() {
+  setup_host_packages
+  setup_venv
+  setup_collection_link
+  setup_sanity_bootstrap
+  export PATH="$VENV/bin:$PATH"
+}
+
+mitogen_env() {
+  # One switch: mitogen is an optional speed-up, never required.
+  local want="${GPU_SERVER_MITOGEN:-$1}"
+  if [ "$want" = "1" ]; then
+    local dir
+    dir="$("$VENV/bin/python" -c 'import ansible_mitogen, os; print(os.path.dirname(ansible_mitogen.__file__))')"
+    export ANSIBLE_STRATEGY_PLUGINS="$dir/plugins/strategy" ANSIBLE_STRATEGY=mitogen_linear
+  else
+    unset ANSIBLE_STRATEGY_PLUGINS ANSIBLE_STRATEGY
+  fi
+}
+
+# ---------------------------------------------------------------- test stages
+stage_lint() {
+  ruff check plugins tests lab
+  mypy plugins
+  yamllint -s .
+  ansible-lint
+}
+
+stage_unit() {
+  pytest -q tests/unit
+}
+
+stage_sanity() {
+  # Sanity runs on what the collection ships: the built artefact, unpacked
+  # (lab tooling, Molecule scenarios and unit tests are not part of it).
+  # ansible-test ignores content below hidden directories, so not under .cache/.
+  local out="${TMPDIR:-/tmp}/onprem-gpu_server-sanity" tree
+  tree="$out/ansible_collections/onprem/gpu_server"
+  rm -rf "$out"
+  mkdir -p "$tree"
+  ansible-galaxy collection build --force --output-path "$out" . >/dev/null
+  tar -xzf "$out"/onprem-gpu_server-*.tar.gz -C "$tree"
+  rm -f "$tree/MANIFEST.json" "$tree/FILES.json"
+  (cd "$tree" && ansible-test sanity --venv --requirements --python 3.11 --color no)
+}
+
+stage_build() {
+  local out="$CACHE/build"
+  rm -rf "$out"
+  mkdir -p "$out"
+  ansible-galaxy collection build --force --output-path "$out" .
+  ansible-galaxy collection install --offline --force -p "$out/installed" "$out"/onprem-gpu_server-*.tar.gz
+  (cd "$out" && ANSIBLE_COLLECTIONS_PATH="$out/installed:$VENV/lib/python3.11/site-packages" \
+    ansible-doc -t role -l onprem.gpu_server | grep -q '^onprem.gpu_server.base')
+  echo "built and installed: $(ls "$out"/onprem-gpu_server-*.tar.gz)"
+}
+
+stage_container() {
+  lab/container/docker-engine.sh start
+  lab/container/build-image.sh
+  mitogen_env 0
+  molecule test -s container
+}
+
+stage_lab() {
+  python3 lab/vm/labvm.py build
+  mitogen_env 1
+  molecule test -s lab
+}
+
+stage_profiles() {
+  profiles_converge
+}
+
+# ---------------------------------------------------------------- main job
+converge_profile() {
+  # $1 playbook, $2 log file; prints the recap and returns the number of changed tasks via stdout file
+  local playbook="$1" logf="$2"
+  ansible-playbook -i inventories/lab/hosts.yml "$playbook" | tee "$logf"
+}
+
+changed_total() {
+  # Sum changed= over the PLAY RECAP lines of a log.
+  sed -n '/PLAY RECAP/,$p' "$1" | grep -o 'changed=[0-9]*' | awk -F= '{s += $2} END {print s + 0}'
+}
+
+profiles_converge() {
+  python3 lab/vm/labvm.py build
+  python3 lab/vm/labvm.py start trading
+  python3 lab/vm/labvm.py start workstation
+  mitogen_env 1
+  mkdir -p "$CACHE/logs"
+  local rc=0 name pb first second
+  for name in trading_server ai_workstation; do
+    pb="playbooks/$name.yml"
+    log "converge $pb (first run)"
+    converge_profile "$pb" "$CACHE/logs/$name.1.log" || rc=1
+    log "converge $pb (second run: must report changed=0)"
+    converge_profile "$pb" "$CACHE/logs/$name.2.log" || rc=1
+    first="$(changed_total "$CACHE/logs/$name.1.log")"
+    second="$(changed_total "$CACHE/logs/$name.2.log")"
+    SUMMARY+=("profile $name: first run changed=$first, second run changed=$second")
+    [ "$second" = "0" ] || { echo "NOT IDEMPOTENT: $pb changed=$second on the second run" >&2; rc=1; }
+  done
+  if [ "${LAB_KEEP:-0}" != "1" ]; then
+    python3 lab/vm/labvm.py stop --all
+  fi
+  return "$rc"
+}
+
+run_stages() {
+  local passed=0 failed=0 stage start rc
+  for stage in "$@"; do
+    declare -F "stage_$stage" >/dev/null || die "unknown stage '$stage' (known: ${DEFAULT_STAGES[*]})"
+    log "stage $stage"
+    start=$SECONDS
+    set +e
+    ( set -e; "stage_$stage" )
+    rc=$?
+    set -e
+    if [ $rc -eq 0 ]; then
+      passed=$((passed + 1)); SUMMARY+=("PASS $stage ($((SECONDS - start)) s)")
+    else
+      failed=$((failed + 1)); SUMMARY+=("FAIL $stage ($((SECONDS - start)) s, exit $rc)")
+    fi
+  done
+  log "summary"
+  printf '  %s\n' "${SUMMARY[@]}"
+  echo "stages: $passed passed, $failed failed"
+  [ $failed -eq 0 ]
+}
+
+SUMMARY=()
+cmd="${1:-}"
+shift || true
+case "$cmd" in
+  setup) setup ;;
+  test)
+    setup
+    if [ $# -gt 0 ]; then run_stages "$@"; else run_stages "${DEFAULT_STAGES[@]}"; fi
+    ;;
+  main)
+    setup
+    start=$SECONDS
+    set +e; profiles_converge; rc=$?; set -e
+    log "summary"
+    printf '  %s\n' "${SUMMARY[@]}"
+    echo "  lab: $(python3 lab/vm/labvm.py status 2>&1 | tr '\n' ' ')"
+    echo "  main job took $((SECONDS - start)) s, exit $rc"
+    exit $rc
+    ;;
+  bench) setup; exec "$VENV/bin/python" lab/tools/bench_converge.py "$@" ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
+esac
