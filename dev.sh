@@ -109,14 +109,16 @@ stage_sanity() {
   # Sanity runs on what the collection ships: the built artefact, unpacked
   # (lab tooling, Molecule scenarios and unit tests are not part of it).
   # ansible-test ignores content below hidden directories, so not under .cache/.
-  local out="${TMPDIR:-/tmp}/onprem-gpu_server-sanity" tree
+  local out tree rc=0
+  out="$(mktemp -d "${TMPDIR:-/tmp}/onprem-gpu_server-sanity.XXXXXX")"
   tree="$out/ansible_collections/onprem/gpu_server"
-  rm -rf "$out"
   mkdir -p "$tree"
   ansible-galaxy collection build --force --output-path "$out" . >/dev/null
   tar -xzf "$out"/onprem-gpu_server-*.tar.gz -C "$tree"
-  rm -f "$tree/MANIFEST.json" "$tree/FILES.json"
-  (cd "$tree" && ansible-test sanity --venv --requirements --python 3.11 --color no)
+  rm -f "$tree/FILES.json"
+  (cd "$tree" && ansible-test sanity --venv --requirements --python 3.11 --color no) || rc=$?
+  rm -rf "$out"
+  return "$rc"
 }
 
 stage_build() {
@@ -140,7 +142,8 @@ stage_container() {
 stage_lab() {
   python3 lab/vm/labvm.py build
   mitogen_env 1
-  molecule test -s lab
+  # Keep the booted VM for the profiles stage, which converges the same host.
+  LAB_KEEP=1 molecule test -s lab
 }
 
 stage_profiles() {

@@ -277,6 +277,7 @@ CPU = Obj(
         "tdp_w": _num(minimum=1, maximum=2000),
         "memory_channels_per_socket": _int(minimum=1, maximum=24),
         "pcie_lanes_per_socket": _int(minimum=1, maximum=256),
+        "pcie_gen": _int(minimum=1, maximum=5),
     },
     required=True,
 )
@@ -301,7 +302,7 @@ GPU = Obj(
         "vram_gb": _num(required=True, minimum=1, maximum=1024),
         "memory_bandwidth_gbs": _num(minimum=1),
         "tdp_w": _num(minimum=1, maximum=2000),
-        "pcie_gen": _int(minimum=1, maximum=6),
+        "pcie_gen": _int(minimum=1, maximum=5),
         "pcie_width": _int(choices=(1, 2, 4, 8, 16)),
         "riser": _int(minimum=0),
         "pci_address": _pci(required=True),
@@ -318,7 +319,7 @@ DISK = Obj(
         "model": _str(),
         "riser": _int(minimum=0),
         "actuators": _int(minimum=1, maximum=2),
-        "pcie_gen": _int(minimum=1, maximum=6),
+        "pcie_gen": _int(minimum=1, maximum=5),
         "pcie_width": _int(choices=(1, 2, 4, 8, 16)),
         "seq_read_mbs": _num(),
     }
@@ -330,9 +331,10 @@ NIC = Obj(
         "speed_gbps": _num(required=True, minimum=0.01),
         "ports": _int(minimum=1, maximum=8),
         "kind": _str(),
-        "pcie_gen": _int(minimum=1, maximum=6),
+        "pcie_gen": _int(minimum=1, maximum=5),
         "pcie_width": _int(choices=(1, 2, 4, 8, 16)),
         "rdma": Scalar("bool"),
+        "driver": _str(),
     }
 )
 
@@ -342,6 +344,7 @@ POWER = Obj(
             Obj({"watts": _num(required=True, minimum=1), "count": _int(required=True, minimum=1)}), min_items=1
         ),
         "psu_redundancy": Scalar("bool"),
+        "efficiency": _num(minimum=0.5, maximum=1),
         "estimated_load_w": Obj({"typical_min": _num(), "typical_max": _num(), "peak": _num()}),
         "ups": Obj(
             {"model": _str(), "va": _num(minimum=1), "watts": _num(required=True, minimum=1), "surge_watts": _num()}
@@ -418,6 +421,7 @@ INTENT = Obj(
                             "disks": ListOf(Ref(DISKS, "disk"), required=True, min_items=1, unique=True),
                             "ashift": _int(required=True, minimum=9, maximum=16),
                             "expected_usable_tb": _num(),
+                            "claimed_failures_tolerated": _int(minimum=0),
                             "properties": Custom(
                                 lambda v: None if isinstance(v, Mapping) else f"expected a mapping, got {_type_name(v)}"
                             ),
@@ -461,6 +465,7 @@ INTENT = Obj(
                 "roce": Scalar("bool"),
             }
         ),
+        "hugepages_gb": _num(),
         "vms": NamedMap(VM),
         "llm_deployments": NamedMap(LLM),
     }

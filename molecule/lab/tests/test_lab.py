@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,6 +22,8 @@ def _labvm() -> ModuleType:
     spec = importlib.util.spec_from_file_location("labvm", PROJECT / "lab" / "vm" / "labvm.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules while it executes.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 

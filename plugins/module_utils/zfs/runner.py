@@ -1,0 +1,47 @@
+# Copyright: contributors to onprem.gpu_server
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one place ``zfs_pool`` runs zpool/zfs: argv lists, ``LC_ALL=C``, parsed results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.parsers import (
+    parse_get,
+    parse_zpool_import,
+    parse_zpool_status,
+)
+
+C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
+
+
+class ZfsRunner:
+    """Runs ``zpool``/``zfs`` argv lists (argv[0] is the tool name; the real path is looked up once)."""
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.paths = {tool: module.get_bin_path(tool, required=True) for tool in ("zpool", "zfs")}
+
+    def run(self, argv: list[str], check: bool = True) -> tuple[int, str, str]:
+        rc, out, err = self.module.run_command([self.paths[argv[0]], *argv[1:]], environ_update=C_LOCALE)
+        if check and rc != 0:
+            self.module.fail_json(msg=f"'{' '.join(argv)}' failed (rc={rc}): {err.strip() or out.strip()}",
+                                  rc=rc, stdout=out, stderr=err, cmd=argv)
+        return rc, out, err
+
+    def status(self) -> dict[str, Any]:
+        """All imported pools, with full device paths (``zpool status -P``)."""
+        return parse_zpool_status(self.run(["zpool", "status", "-P"])[1])
+
+    def importable(self) -> list[dict[str, Any]]:
+        """Exported pools ``zpool import`` can see (rc 1 with no output means none)."""
+        rc, out, err = self.run(["zpool", "import"], check=False)
+        if rc != 0 and "no pools available" not in (out + err) and out.strip():
+            self.module.fail_json(msg=f"'zpool import' failed (rc={rc}): {err.strip() or out.strip()}")
+        return parse_zpool_import(out)
+
+    def pool_properties(self, name: str) -> dict[str, dict[str, str]]:
+        return parse_get(self.run(["zpool", "get", "-H", "-p", "-o", "property,value,source", "all", name])[1])
+
+    def filesystem_properties(self, name: str) -> dict[str, dict[str, str]]:
+        return parse_get(self.run(["zfs", "get", "-H", "-p", "-o", "property,value,source", "all", name])[1])
