@@ -147,7 +147,8 @@ stage_lab() {
 }
 
 stage_profiles() {
-  profiles_converge
+  # Exactly the README's main command: both profiles converge, then converge again with changed=0.
+  "$ROOT/dev.sh" main
 }
 
 # ---------------------------------------------------------------- main job
