@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers import parse_mdstat
+from ansible_collections.onprem.gpu_server.plugins.module_utils.tool_runner import C_LOCALE, SBIN_DIRS
 
-C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 _PART_SUFFIX = re.compile(r"^(?P<disk>.+?)(?:-part\d+|(?<=\d)p\d+|(?<=[a-z])\d+)$")
 
 
@@ -123,7 +123,7 @@ class BlockdevRunner:
 
     def __init__(self, module: Any) -> None:
         self.module = module
-        self.wipefs = module.get_bin_path("wipefs", required=True)
+        self.wipefs = module.get_bin_path("wipefs", required=True, opt_dirs=SBIN_DIRS)
         self._mounts: dict[str, list[str]] | None = None
         self._mdstat: dict[str, Any] | None = None
 

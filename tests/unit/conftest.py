@@ -16,3 +16,9 @@ if not _LINK.exists():
 
 if str(_COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(_COLLECTIONS))
+
+# tests/unit itself, so tests import their fixture helpers as ``fixtures.*``
+# (tests/unit/fixtures/recorded.py, tests/unit/fixtures/sysfs/sysfs_tree.py).
+_UNIT = str(Path(__file__).resolve().parent)
+if _UNIT not in sys.path:
+    sys.path.insert(0, _UNIT)

@@ -7,25 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers import parse_mdadm_export, parse_mdstat
+from ansible_collections.onprem.gpu_server.plugins.module_utils.tool_runner import ToolRunner
 
-C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 
-
-class MdadmRunner:
-    """Runs ``mdadm`` argv lists (argv[0] is the tool name; the real path is looked up on first use)."""
+class MdadmRunner(ToolRunner):
+    """Runs ``mdadm`` (and update-initramfs) argv lists; mdadm must be installed."""
 
     def __init__(self, module: Any) -> None:
-        self.module = module
-        self.paths: dict[str, str] = {"mdadm": module.get_bin_path("mdadm", required=True)}
-
-    def run(self, argv: list[str], check: bool = True) -> tuple[int, str, str]:
-        if argv[0] not in self.paths:
-            self.paths[argv[0]] = self.module.get_bin_path(argv[0], required=True)
-        rc, out, err = self.module.run_command([self.paths[argv[0]], *argv[1:]], environ_update=C_LOCALE)
-        if check and rc != 0:
-            self.module.fail_json(msg=f"'{' '.join(argv)}' failed (rc={rc}): {err.strip() or out.strip()}",
-                                  rc=rc, stdout=out, stderr=err, cmd=argv)
-        return rc, out, err
+        super().__init__(module, required=("mdadm",))
 
     def mdstat(self) -> dict[str, Any]:
         try:

@@ -6,28 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.tool_runner import ToolRunner
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.parsers import (
     parse_get,
     parse_zpool_import,
     parse_zpool_status,
 )
 
-C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 
-
-class ZfsRunner:
-    """Runs ``zpool``/``zfs`` argv lists (argv[0] is the tool name; the real path is looked up once)."""
+class ZfsRunner(ToolRunner):
+    """Runs ``zpool``/``zfs`` argv lists (argv[0] is the tool name; both must be installed)."""
 
     def __init__(self, module: Any) -> None:
-        self.module = module
-        self.paths = {tool: module.get_bin_path(tool, required=True) for tool in ("zpool", "zfs")}
-
-    def run(self, argv: list[str], check: bool = True) -> tuple[int, str, str]:
-        rc, out, err = self.module.run_command([self.paths[argv[0]], *argv[1:]], environ_update=C_LOCALE)
-        if check and rc != 0:
-            self.module.fail_json(msg=f"'{' '.join(argv)}' failed (rc={rc}): {err.strip() or out.strip()}",
-                                  rc=rc, stdout=out, stderr=err, cmd=argv)
-        return rc, out, err
+        super().__init__(module, required=("zpool", "zfs"))
 
     def status(self) -> dict[str, Any]:
         """All imported pools, with full device paths (``zpool status -P``)."""

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from fixtures import recorded
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import (
     describe_findings,
@@ -21,11 +20,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers im
     parse_mdstat,
 )
 
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "mdadm"
-
-
-def read(name: str) -> str:
-    return (FIX / name).read_text(encoding="utf-8")
+read = recorded.reader("mdadm")
 
 
 def test_detail_export_raid0_recorded():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from fixtures import recorded
+from fixtures.sysfs import sysfs_tree
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.sysfs import (
     AddressError,
@@ -13,11 +12,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.sysfs import
     normalize_address,
 )
 
-SYSFS = Path(__file__).resolve().parents[2] / "fixtures" / "sysfs"
-_spec = importlib.util.spec_from_file_location("sysfs_tree", SYSFS / "sysfs_tree.py")
-assert _spec and _spec.loader
-sysfs_tree = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sysfs_tree)
+SYSFS = recorded.directory("sysfs")
 
 
 def test_x570_recorded_listing():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from fixtures import recorded
+from fixtures.sysfs import sysfs_tree
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.pci import sysfs
 from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.vfio import (
@@ -18,11 +17,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.vfio import 
     plan,
 )
 
-SYSFS = Path(__file__).resolve().parents[2] / "fixtures" / "sysfs"
-_spec = importlib.util.spec_from_file_location("sysfs_tree", SYSFS / "sysfs_tree.py")
-assert _spec and _spec.loader
-sysfs_tree = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sysfs_tree)
+SYSFS = recorded.directory("sysfs")
 TREES = {name: str(SYSFS / name) for name in ("labvm-q35", "x570-2x-gtx1080ti-gt710", "host-vm-virtio")}
 MODPROBE = "/etc/modprobe.d/vfio-pci-onprem.conf"
 UDEV = "/etc/udev/rules.d/60-vfio-pci-onprem.rules"

@@ -6,9 +6,8 @@ recording exists; the tests using them say so.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from fixtures import recorded
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.parsers import (
     parse_get,
@@ -17,11 +16,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.parsers impo
     parse_zpool_status,
 )
 
-FIX = Path(__file__).resolve().parents[2] / "fixtures" / "zpool"
-
-
-def read(name: str) -> str:
-    return (FIX / name).read_text(encoding="utf-8")
+read = recorded.reader("zpool")
 
 
 # file, pool, pool state, [(vdev type, number of disks, vdev state)], disk states in order

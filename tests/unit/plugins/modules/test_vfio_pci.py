@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
 from ansible.module_utils import basic
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.testing import patch_module_args
+from fixtures import recorded
+from fixtures.sysfs import sysfs_tree
 
 from ansible_collections.onprem.gpu_server.plugins.modules import vfio_pci
 
-SYSFS = Path(__file__).resolve().parents[2] / "fixtures" / "sysfs"
-_spec = importlib.util.spec_from_file_location("sysfs_tree", SYSFS / "sysfs_tree.py")
-assert _spec and _spec.loader
-sysfs_tree = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sysfs_tree)
+SYSFS = recorded.directory("sysfs")
 MODPROBE = "etc/modprobe.d/vfio-pci-onprem.conf"
 UDEV = "etc/udev/rules.d/60-vfio-pci-onprem.rules"
 MODULES = "etc/initramfs-tools/modules"
