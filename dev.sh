@@ -95,7 +95,7 @@ mitogen_env() {
 
 # ---------------------------------------------------------------- test stages
 stage_lint() {
-  ruff check plugins tests lab
+  ruff check plugins tests lab molecule
   mypy plugins
   yamllint -s .
   ansible-lint

@@ -40,7 +40,8 @@ QEMU_IMG = "qemu-img"
 # Bumped when the way the image is finished (first boot, checks) changes.
 IMAGE_FORMAT = "lab-image-v1"
 
-VMS: dict[str, int] = {"trading": 2222, "workstation": 2223}
+# scratch: a third VM for development work beside the two profile VMs (not in the inventory).
+VMS: dict[str, int] = {"trading": 2222, "workstation": 2223, "scratch": 2224}
 
 MGMT_MAC = "52:54:00:4c:ab:01"
 SPARE_NIC_MACS = ("52:54:00:4c:ab:11", "52:54:00:4c:ab:12")
@@ -51,6 +52,10 @@ NVME_DISK_SIZE = "32G"
 # Slot of the spare passthrough candidate: function 0 no driver claims,
 # function 1 an Intel HDA controller claimed by snd_hda_intel.
 SPARE_SLOT = 0x10
+# Slot of a PCIe-to-PCI bridge: the devices behind it share the bridge's
+# requester ID, so one IOMMU group holds the bridge, a virtio-rng (01:01.0)
+# and a pvpanic (01:02.0) - the case where passing one through must be refused.
+SHARED_GROUP_BRIDGE_SLOT = 0x11
 
 FIRST_BOOT_APPEND = "root=LABEL=labroot ro console=ttyS0,115200 net.ifnames=0"
 SSH_WAIT_S = 420
@@ -402,6 +407,9 @@ def vm_argv(name: str, port: int, memory: int, smp: int) -> list[str]:
         "-device", f"pci-testdev,bus=pcie.0,addr={SPARE_SLOT:#x}.0,multifunction=on",
         "-device", f"intel-hda,id=hda0,bus=pcie.0,addr={SPARE_SLOT:#x}.1",
         "-device", "hda-duplex,bus=hda0.0,audiodev=snd0",
+        "-device", f"pcie-pci-bridge,id=pcibr1,bus=pcie.0,addr={SHARED_GROUP_BRIDGE_SLOT:#x}.0",
+        "-device", "virtio-rng-pci,bus=pcibr1,addr=0x1",
+        "-device", "pvpanic-pci,bus=pcibr1,addr=0x2",
     ]  # fmt: skip
     return argv
 
@@ -488,7 +496,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p_build.add_argument("--force", action="store_true", help="rebuild even if a cached image exists")
     p_start = sub.add_parser("start", help="start a fresh VM from the base image")
     p_start.add_argument("name", choices=sorted(VMS))
-    p_start.add_argument("--memory", type=int, default=2048, help="MiB of guest memory (default 2048)")
+    p_start.add_argument("--memory", type=int, default=4096, help="MiB of guest memory (default 4096)")
     p_start.add_argument("--smp", type=int, default=2, help="virtual CPUs (default 2)")
     p_stop = sub.add_parser("stop", help="power a VM off (kill it after a timeout)")
     group = p_stop.add_mutually_exclusive_group(required=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fixtures import recorded
+from fixtures import lspci_listing, recorded
 from fixtures.sysfs import sysfs_tree
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.sysfs import (
@@ -92,3 +92,25 @@ def test_normalize_address(text, expected):
 def test_normalize_address_refuses(text):
     with pytest.raises(AddressError):
         normalize_address(text)
+
+
+def test_lab_tree_agrees_with_the_lspci_listing_recorded_with_it():
+    """Both recorded in the lab VM in one go (SOURCES.md): every function, class, ids, subsystem, driver."""
+    listing = lspci_listing.parse((SYSFS / "labvm-q35" / "lspci-nnk.txt").read_text(encoding="utf-8"))
+    facts = collect(str(SYSFS / "labvm-q35"))
+    assert len(listing) == 18
+    assert listing["0000:01:02.0"] == {"class4": "0880", "id": "1b36:0011", "revision": "01",
+                                       "subsystem": "1af4:1100", "driver": "pvpanic-pci"}
+    assert lspci_listing.compare(facts["devices"], listing) == []
+    assert facts["iommu_groups"]["11"] == ["0000:00:11.0", "0000:01:01.0", "0000:01:02.0"]
+
+
+def test_lspci_comparison_reports_a_wrong_driver():
+    listing = lspci_listing.parse((SYSFS / "labvm-q35" / "lspci-nnk.txt").read_text(encoding="utf-8"))
+    facts = collect(str(SYSFS / "labvm-q35"))
+    listing["0000:00:10.1"]["driver"] = "vfio-pci"
+    del listing["0000:00:05.0"]
+    assert lspci_listing.compare(facts["devices"], listing) == [
+        "addresses differ: facts only ['0000:00:05.0'], lspci only []",
+        "0000:00:10.1 driver: pci_facts 'snd_hda_intel', lspci 'vfio-pci'",
+    ]

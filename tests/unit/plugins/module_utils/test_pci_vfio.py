@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from fixtures import recorded
 from fixtures.sysfs import sysfs_tree
@@ -94,7 +97,12 @@ REFUSALS = [
      r"IOMMU group 23 also holds 0000:08:00.0, 0000:08:00.1, 0000:08:00.3"),
     ("x570-sata-ids-would-take-three-more", "x570-2x-gtx1080ti-gt710", ["09:00.0"], "ids", {},
      r"(?s)binding=ids would also give .*0000:0a:00.0 class 010600 1022:7901.*0000:10:00.0"),
-    ("unknown-device", "labvm-q35", ["00:11.0"], "ids", {}, r"no PCI device '00:11.0'"),
+    ("unknown-device", "labvm-q35", ["00:13.0"], "ids", {}, r"no PCI device '00:13.0'"),
+    # Recorded lab VM: the pvpanic behind the PCIe-to-PCI bridge shares group 11 with the virtio-rng.
+    ("labvm-device-behind-pci-bridge", "labvm-q35", ["01:02.0"], "ids", {},
+     r"(?s)IOMMU group 11 also holds 0000:01:01\.0, which.*0000:00:11\.0 class 060400 1b36:000e"
+     r".*0000:01:01\.0 class 00ff00 1af4:1005 driver virtio-pci\n.*0000:01:02\.0 class 088000 1b36:0011 driver "
+     r"pvpanic-pci \[requested\]"),
     ("bad-address", "labvm-q35", ["gpu0"], "ids", {}, r"not a PCI address"),
     ("iommu-off", "host-vm-virtio", ["00:03.0"], "ids", {}, r"the IOMMU is off"),
     ("foreign-modprobe-file", "labvm-q35", ["00:10.0"], "ids", {"modprobe": "options vfio-pci ids=1:2\n"},
@@ -110,12 +118,15 @@ def test_refusals(name, tree, devices, binding, kwargs, pattern):
 
 
 def test_group_shared_with_a_nic_is_refused_with_the_whole_group(tmp_path):
-    # Constructed: the lab VM's spare device, with an e1000e NIC put into its group 10 (no ACS).
-    for address, ident, pci_class, group, driver in sysfs_tree.LABVM:
-        if group == 10:
-            vendor, device = ident.split(":")
-            sysfs_tree.add_function(tmp_path, f"0000:{address}", {"class": f"0x{pci_class}", "vendor": f"0x{vendor}",
-                                                                  "device": f"0x{device}"}, driver=driver, group=10)
+    # Constructed from the recorded lab tree: its spare device (group 10) with an e1000e NIC put into that group,
+    # as a slot without ACS would.
+    recorded_root = SYSFS / "labvm-q35"
+    for address in ("0000:00:10.0", "0000:00:10.1"):
+        attrs = {name: (recorded_root / "sys/bus/pci/devices" / address / name).read_text().strip()
+                 for name in ("class", "vendor", "device")}
+        driver_link = recorded_root / "sys/bus/pci/devices" / address / "driver"
+        driver = Path(os.readlink(driver_link)).name if driver_link.is_symlink() else None
+        sysfs_tree.add_function(tmp_path, address, attrs, driver=driver, group=10)
     sysfs_tree.add_function(tmp_path, "0000:00:08.0", {"class": "0x020000", "vendor": "0x8086", "device": "0x10d3"},
                             driver="e1000e", group=10)
     root = str(tmp_path)
@@ -126,7 +137,7 @@ def test_group_shared_with_a_nic_is_refused_with_the_whole_group(tmp_path):
     assert "nothing was changed" in message
     assert "IOMMU group 10 also holds 0000:00:08.0," in message
     for line in ("  0000:00:08.0 class 020000 8086:10d3 driver e1000e\n",
-                 "  0000:00:10.0 class ff0000 1b36:0005 driver (none) [requested]\n",
+                 "  0000:00:10.0 class 00ff00 1b36:0005 driver (none) [requested]\n",
                  "  0000:00:10.1 class 040300 8086:2668 driver snd_hda_intel [requested]"):
         assert line in message
 

@@ -24,8 +24,16 @@ MODULES = "etc/initramfs-tools/modules"
 
 @pytest.fixture
 def lab(tmp_path, monkeypatch):
-    """The lab VM tree (constructed, see SOURCES.md) plus a Debian 12 /etc and /boot."""
+    """The lab VM tree (recorded, see SOURCES.md) plus a Debian 12 /etc and /boot."""
     shutil.copytree(SYSFS / "labvm-q35", tmp_path, symlinks=True, dirs_exist_ok=True)
+    for link in (tmp_path / "sys/bus/pci/devices").iterdir():
+        # The recorded link text climbs above the copy; point it at the copy's drivers/ so unbind writes land there.
+        link = link / "driver"
+        if not link.is_symlink():
+            continue
+        target = os.path.basename(os.readlink(link))
+        link.unlink()
+        link.symlink_to(f"../../drivers/{target}")
     (tmp_path / "sys/bus/pci/drivers/snd_hda_intel").mkdir(parents=True)
     (tmp_path / "etc/initramfs-tools").mkdir(parents=True)
     (tmp_path / MODULES).write_text("# List of modules that you want to include in your initramfs.\n")
