@@ -154,11 +154,19 @@ stage_profiles() {
 
 stage_labchecks() {
   # Playbooks that prove behaviour on the lab VMs beyond a converge (tests/lab/*.yml).
-  # Plain SSH: they cut and reopen connections on purpose, which mitogen does not survive.
+  # The firewall proof uses plain SSH: it cuts and reopens connections on purpose, which
+  # mitogen does not survive.
   python3 lab/vm/labvm.py build
   mitogen_env 0
   python3 lab/vm/labvm.py start workstation
   ansible-playbook -i inventories/lab/hosts.yml tests/lab/firewall.yml
+  python3 lab/vm/labvm.py stop workstation
+  # The storage proof needs blank data disks: a fresh trading VM (new overlay and disks).
+  # Mitogen for its module plays; its reboot play picks plain SSH itself.
+  python3 lab/vm/labvm.py stop trading
+  python3 lab/vm/labvm.py start trading
+  mitogen_env 1
+  ansible-playbook -i inventories/lab/hosts.yml tests/lab/storage.yml
   if [ "${LAB_KEEP:-0}" != "1" ]; then
     python3 lab/vm/labvm.py stop --all
   fi

@@ -96,7 +96,10 @@ def describe_findings(findings: dict[str, Any]) -> dict[str, list[str]]:
     in_use += [f"held by {holder} ({dev})" for dev, holders in sorted(findings.get("holders", {}).items())
                for holder in holders]
     in_use += [f"member of active md array {name}" for name in findings.get("md_arrays", [])]
-    signatures = [_sig_words(sig) for sig in findings.get("signatures", [])]
+    sigs = findings.get("signatures", [])
+    # wipefs lists a GPT disk's protective MBR as a table of its own; it is part of the GPT.
+    gpt_on = {sig["on"] for sig in sigs if sig["type"] == "gpt"}
+    signatures = [_sig_words(sig) for sig in sigs if not (sig["type"] == "PMBR" and sig["on"] in gpt_on)]
     return {"in_use": in_use, "signatures": signatures}
 
 

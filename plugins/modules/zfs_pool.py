@@ -221,7 +221,8 @@ ARGUMENT_SPEC: dict[str, Any] = {
 def read_state(runner: ZfsRunner, name: str) -> dict[str, Any]:
     pools = runner.status()
     state: dict[str, Any] = {"pool": pools.get(name),
-                             "other_pools": {k: v for k, v in pools.items() if k != name}}
+                             "other_pools": {k: v for k, v in pools.items() if k != name},
+                             "zfs_version": runner.version()}
     if state["pool"] is not None:
         state["properties"] = runner.pool_properties(name)
         state["filesystem_properties"] = runner.filesystem_properties(name)

@@ -158,3 +158,15 @@ def parse_zpool_list(text: str) -> dict[str, dict[str, Any]]:
             row[key] = int(value) if value.isdigit() else (None if value == "-" else value)
         pools[str(row["name"])] = row
     return pools
+
+
+def parse_zfs_version(text: str) -> tuple[int, ...] | None:
+    """``/sys/module/zfs/version`` (``2.3.2-2~bpo12+2``) or ``zfs version`` (its ``zfs-kmod-`` line) -> (2, 3, 2)."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("zfs-") and not line.startswith("zfs-kmod-"):
+            continue  # userland line of ``zfs version``; the kernel module decides property semantics
+        match = re.match(r"^(?:zfs-kmod-)?(\d+(?:\.\d+)+)", line)
+        if match:
+            return tuple(int(n) for n in match.group(1).split("."))
+    return None

@@ -23,6 +23,9 @@ ROLE_TYPES = {"data": set(TYPES), "special": {"stripe", "mirror"}, "dedup": {"st
 # Dataset properties zfs accepts only at creation (``zfs get`` shows most of them with source "-").
 FS_CREATE_ONLY = {"casesensitivity", "normalization", "utf8only", "encryption", "keyformat", "pbkdf2iters",
                   "volblocksize"}
+# Values OpenZFS reports under another name. Since 2.2 ``xattr=on`` means system-attribute xattrs and
+# ``zfs get`` prints ``on`` after ``zfs set xattr=sa`` (before 2.2, ``on`` meant ``dir``).
+VALUE_ALIASES_2_2 = {"xattr": {"sa": "on"}}
 _SIZE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>[KMGTPE]?)(?:i?B)?$", re.IGNORECASE)
 
 
@@ -61,10 +64,18 @@ def _size(text: str) -> int | None:
     return int(float(match.group("num")) * (1024 ** power))
 
 
-def same_value(wanted: Any, current: str) -> bool:
-    """Whether a requested value equals what ``get -p`` reports (case-insensitive; sizes by bytes)."""
+def value_aliases(version: tuple[int, ...] | None) -> dict[str, dict[str, str]]:
+    """{property: {requested value: value zfs reports for it}} for the running OpenZFS version."""
+    return VALUE_ALIASES_2_2 if version is not None and version >= (2, 2) else {}
+
+
+def same_value(wanted: Any, current: str, prop: str = "", aliases: dict[str, dict[str, str]] | None = None) -> bool:
+    """Whether a requested value equals what ``get -p`` reports (case-insensitive; sizes by bytes; aliases)."""
     text = prop_text(wanted)
     if text.lower() == current.lower():
+        return True
+    reported = ((aliases or {}).get(prop) or {}).get(text.lower())
+    if reported is not None and reported == current.lower():
         return True
     a, b = _size(text), _size(current)
     return a is not None and a == b
@@ -156,6 +167,7 @@ def _match_topology(name: str, wanted: list[dict[str, Any]], current: list[dict[
 
 
 def _compare_props(kind: str, pool: str, wanted: dict[str, Any], current: dict[str, dict[str, str]],
+                   aliases: dict[str, dict[str, str]] | None = None,
                    ) -> tuple[dict[str, str], list[str], list[str], dict[str, Any], dict[str, Any]]:
     """(props to set, errors, warnings, before, after) for pool (kind='pool') or root dataset properties."""
     to_set: dict[str, str] = {}
@@ -174,7 +186,7 @@ def _compare_props(kind: str, pool: str, wanted: dict[str, Any], current: dict[s
             continue
         before[prop] = have["value"]
         after[prop] = have["value"]
-        if same_value(wanted[prop], have["value"]):
+        if same_value(wanted[prop], have["value"], prop, aliases):
             continue
         if kind == "pool" and prop == "ashift":
             warnings.append(f"pool '{pool}' has ashift {have['value']}, the request says {text}: ashift of existing "
@@ -240,7 +252,8 @@ def plan_pool(request: dict[str, Any], state: dict[str, Any], devices: dict[str,
     request: name, state, vdevs, ashift, properties, filesystem_properties, force,
     allow_expand, allow_destroy. state: pool (parsed ``zpool status -P`` entry or
     None), importable (``zpool import`` records with this name), properties and
-    filesystem_properties (parsed ``get`` output), other_pools.
+    filesystem_properties (parsed ``get`` output), other_pools, zfs_version (tuple of the
+    kernel module's version, for ``value_aliases``; None when unknown).
     """
     devices, probes = devices or {}, probes or {}
     name = request["name"]
@@ -310,7 +323,8 @@ def plan_pool(request: dict[str, Any], state: dict[str, Any], devices: dict[str,
                        **({"ashift": request["ashift"]} if request.get("ashift") is not None else {})},
         state.get("properties") or {})
     fs_set, fs_err, fs_warn, fs_before, fs_after = _compare_props(
-        "filesystem", name, request.get("filesystem_properties") or {}, state.get("filesystem_properties") or {})
+        "filesystem", name, request.get("filesystem_properties") or {}, state.get("filesystem_properties") or {},
+        value_aliases(state.get("zfs_version")))
     errors += pool_err + fs_err
     if missing and not request.get("allow_expand"):
         errors.append(f"pool '{name}' lacks requested vdev(s) " +

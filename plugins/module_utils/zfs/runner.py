@@ -9,6 +9,7 @@ from typing import Any
 from ansible_collections.onprem.gpu_server.plugins.module_utils.tool_runner import ToolRunner
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.parsers import (
     parse_get,
+    parse_zfs_version,
     parse_zpool_import,
     parse_zpool_status,
 )
@@ -16,6 +17,8 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.parsers impo
 
 class ZfsRunner(ToolRunner):
     """Runs ``zpool``/``zfs`` argv lists (argv[0] is the tool name; both must be installed)."""
+
+    VERSION_FILE = "/sys/module/zfs/version"
 
     def __init__(self, module: Any) -> None:
         super().__init__(module, required=("zpool", "zfs"))
@@ -36,3 +39,15 @@ class ZfsRunner(ToolRunner):
 
     def filesystem_properties(self, name: str) -> dict[str, dict[str, str]]:
         return parse_get(self.run(["zfs", "get", "-H", "-p", "-o", "property,value,source", "all", name])[1])
+
+    def version(self) -> tuple[int, ...] | None:
+        """The loaded kernel module's version (sysfs), else the ``zfs-kmod`` line of ``zfs version``."""
+        try:
+            with open(self.VERSION_FILE, encoding="utf-8") as handle:
+                found = parse_zfs_version(handle.read())
+        except OSError:
+            found = None
+        if found is None:
+            rc, out, _err = self.run(["zfs", "version"], check=False)
+            found = parse_zfs_version(out) if rc == 0 else None
+        return found

@@ -158,3 +158,26 @@ def test_array_line_and_merge():
                       "ARRAY /dev/md/other metadata=1.2 UUID=11111111:22222222:33333333:44444444\n")
     assert merge_mdadm_conf(merged, "/dev/md/jenkins-raid", detail["MD_UUID"], line) == merged
     assert merge_mdadm_conf("", "/dev/md/x", "u", "ARRAY /dev/md/x UUID=u") == "ARRAY /dev/md/x UUID=u\n"
+
+
+# Recorded in the lab VM (Debian 12, util-linux 2.38.1): 'wipefs --no-act -J /dev/sdb' after
+# "printf 'label: gpt\n,1G\n' | sfdisk /dev/sdb", and the same for /dev/sdb1 after mkfs.ext4 -L canary2.
+LAB_GPT_DISK = """{"signatures": [
+  {"device": "sdb", "offset": "0x200", "type": "gpt", "uuid": null, "label": null},
+  {"device": "sdb", "offset": "0xffffffe00", "type": "gpt", "uuid": null, "label": null},
+  {"device": "sdb", "offset": "0x1fe", "type": "PMBR", "uuid": null, "label": null}]}"""
+LAB_EXT4_PART = """{"signatures": [{"device": "sdb1", "offset": "0x438", "type": "ext4",
+  "uuid": "e77d29e3-4b7b-40e5-9a86-1db52580ffd3", "label": "canary2"}]}"""
+
+
+def test_gpt_protective_mbr_is_not_named_twice():
+    sigs = parse_wipefs_json(LAB_GPT_DISK) + parse_wipefs_json(LAB_EXT4_PART)
+    assert [s["type"] for s in sigs] == ["gpt", "PMBR", "ext4"]
+    assert refusal("/dev/disk/by-id/wwn-2", {"real": "/dev/sdb", "signatures": sigs}, force=False) == (
+        "/dev/disk/by-id/wwn-2 (/dev/sdb) is not blank: found gpt partition table on /dev/sdb; "
+        "ext4 signature (label 'canary2') on /dev/sdb1 (set force: true to overwrite it)")
+
+
+def test_protective_mbr_alone_is_still_reported():
+    pmbr = [{"on": "/dev/sdc", "type": "PMBR", "offset": "0x1fe", "label": None, "uuid": None}]
+    assert describe_findings({"signatures": pmbr})["signatures"] == ["PMBR partition table on /dev/sdc"]

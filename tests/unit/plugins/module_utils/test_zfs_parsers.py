@@ -11,6 +11,7 @@ from fixtures import recorded
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.parsers import (
     parse_get,
+    parse_zfs_version,
     parse_zpool_import,
     parse_zpool_list,
     parse_zpool_status,
@@ -128,3 +129,14 @@ def test_zpool_status_skips_indirect_vdev_of_a_removal():
             "\t  indirect-0 ONLINE 0 0 0\n\t  mirror-1 ONLINE 0 0 0\n\t    /dev/sda1 ONLINE 0 0 0\n"
             "\t    /dev/sdb1 ONLINE 0 0 0\n\nerrors: No known data errors\n")
     assert [v["name"] for v in parse_zpool_status(text)["t"]["vdevs"]] == ["mirror-1"]
+
+
+@pytest.mark.parametrize(("text", "version"), [
+    ("2.3.2-2~bpo12+2\n", (2, 3, 2)),  # /sys/module/zfs/version in the lab VM
+    ("zfs-2.3.2-2~bpo12+2\nzfs-kmod-2.3.2-2~bpo12+2\n", (2, 3, 2)),  # 'zfs version' in the lab VM
+    ("zfs-2.2.0-1\nzfs-kmod-2.1.5-1ubuntu6\n", (2, 1, 5)),  # userland newer than the module: the module counts
+    ("zfs-2.2.0-1\n", None),
+    ("", None),
+])
+def test_zfs_version(text, version):
+    assert parse_zfs_version(text) == version

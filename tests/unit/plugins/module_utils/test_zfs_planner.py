@@ -17,6 +17,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.planner impo
     normalize_vdevs,
     plan_pool,
     same_value,
+    value_aliases,
 )
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "zpool"
@@ -275,3 +276,25 @@ def test_same_value(wanted, current, same):
 def test_stripe_expands_to_single_disk_vdevs():
     assert normalize_vdevs([{"disks": D[:2]}]) == [{"role": "data", "type": "stripe", "disks": [D[0]]},
                                                   {"role": "data", "type": "stripe", "disks": [D[1]]}]
+
+
+@pytest.mark.parametrize(("version", "current", "changes"), [
+    # OpenZFS 2.3 in the lab VM: after 'zfs set xattr=sa', 'zfs get -p xattr' prints 'on'
+    ((2, 3, 2), "on", []),
+    # before 2.2, 'on' meant directory xattrs and sa was reported as 'sa'
+    ((2, 1, 5), "on", [["zfs", "set", "xattr=sa", "tank"]]),
+    ((2, 1, 5), "sa", []),
+    (None, "on", [["zfs", "set", "xattr=sa", "tank"]]),
+    ((2, 3, 2), "dir", [["zfs", "set", "xattr=sa", "tank"]]),
+])
+def test_xattr_sa_is_reported_as_on_from_2_2(version, current, changes):
+    state = existing_state()
+    state["filesystem_properties"] = {**state["filesystem_properties"], "xattr": {"value": current, "source": "local"}}
+    state["zfs_version"] = version
+    assert plan_pool(req(filesystem_properties={"xattr": "sa"}), state).commands == changes
+
+
+def test_value_aliases_by_version():
+    assert value_aliases((2, 2, 0)) == {"xattr": {"sa": "on"}}
+    assert value_aliases((2, 1, 99)) == {}
+    assert value_aliases(None) == {}

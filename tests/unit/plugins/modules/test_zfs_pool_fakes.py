@@ -13,6 +13,7 @@ from ansible.module_utils import _internal, basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils import blockdev_runner
+from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.runner import ZfsRunner
 
 CLEAN = {"signatures": [], "mounts": {}, "holders": {}, "md_arrays": []}
 
@@ -41,7 +42,9 @@ class FakeSystem:
 
 def install_fake(monkeypatch) -> FakeSystem:
     """Install a FakeSystem; probe() returns clean findings unless a test sets ``probes``."""
-    system = FakeSystem({})
+    # The module version comes from ``zfs version`` here, never from the test host's /sys.
+    system = FakeSystem({("zfs", "version"): (0, "zfs-2.3.2-2~bpo12+2\nzfs-kmod-2.3.2-2~bpo12+2\n", "")})
+    monkeypatch.setattr(ZfsRunner, "VERSION_FILE", "/nonexistent/zfs/version")
 
     def run_command(self, args, **kw):
         return system.run_command(self, args, **kw)
