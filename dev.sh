@@ -208,6 +208,11 @@ profiles_converge() {
   return "$rc"
 }
 
+disk_free() {
+  # Free space on the filesystem of the checkout: the lab's images and disks live under .cache.
+  df -h --output=avail "$ROOT" | tail -n 1 | tr -d ' '
+}
+
 run_stages() {
   local passed=0 failed=0 stage start rc
   for stage in "$@"; do
@@ -219,9 +224,9 @@ run_stages() {
     rc=$?
     set -e
     if [ $rc -eq 0 ]; then
-      passed=$((passed + 1)); SUMMARY+=("PASS $stage ($((SECONDS - start)) s)")
+      passed=$((passed + 1)); SUMMARY+=("PASS $stage ($((SECONDS - start)) s, $(disk_free) free)")
     else
-      failed=$((failed + 1)); SUMMARY+=("FAIL $stage ($((SECONDS - start)) s, exit $rc)")
+      failed=$((failed + 1)); SUMMARY+=("FAIL $stage ($((SECONDS - start)) s, exit $rc, $(disk_free) free)")
     fi
   done
   log "summary"

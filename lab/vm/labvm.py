@@ -49,6 +49,10 @@ DATA_DISKS = 8
 DATA_DISK_SIZE = "64G"
 NVME_DISKS = 3
 NVME_DISK_SIZE = "32G"
+# Zero writes (an md RAID1 resync of blank members, mkfs, wipefs) become qcow2
+# zero clusters instead of allocated space: without this one resync of the
+# 32G NVMe mirror filled 32 GiB of the host's disk.
+ZERO_AWARE = "discard=unmap,detect-zeroes=unmap"
 # Slot of the spare passthrough candidate: function 0 no driver claims,
 # function 1 an Intel HDA controller claimed by snd_hda_intel.
 SPARE_SLOT = 0x10
@@ -284,6 +288,21 @@ def power_off(port: int, qemu: Process) -> None:
         qemu.terminate()
 
 
+# Free space the lab needs on the filesystem holding .cache/lab: the image build
+# writes a raw root filesystem (about 3 GiB used) and its qcow2 copy (1.4 GiB);
+# a VM's overlays and blank disks stay under a few hundred MiB with ZERO_AWARE.
+BUILD_FREE_GIB = 6
+START_FREE_GIB = 2
+
+
+def require_free_space(gib: int, what: str) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    st = os.statvfs(CACHE)
+    free = st.f_bavail * st.f_frsize / 2**30
+    if free < gib:
+        raise LabError(f"{what} needs about {gib} GiB free under {CACHE}, only {free:.1f} GiB are (df -h {CACHE})")
+
+
 def build(force: bool = False) -> Path:
     """Build the base image unless one for the current recipe exists; return its path."""
     require_tools(QEMU, QEMU_IMG)
@@ -295,6 +314,7 @@ def build(force: bool = False) -> Path:
             return target
         if os.geteuid() != 0:
             raise LabError("building the image needs root (losetup, mount, debootstrap)")
+        require_free_space(BUILD_FREE_GIB, "building the lab image")
         started = time.monotonic()
         work = WORK / target.stem
         shutil.rmtree(work, ignore_errors=True)
@@ -386,14 +406,14 @@ def vm_argv(name: str, port: int, memory: int, smp: int) -> list[str]:
     ]  # fmt: skip
     for i in range(DATA_DISKS):
         argv += [
-            "-drive", f"file={rd / f'data{i}.qcow2'},if=none,id=data{i},format=qcow2",
+            "-drive", f"file={rd / f'data{i}.qcow2'},if=none,id=data{i},format=qcow2,{ZERO_AWARE}",
             "-device",
             f"scsi-hd,bus=hba0.0,channel=0,scsi-id={i},lun=0,drive=data{i},"
             f"serial={data_disk_serial(i)},wwn={data_disk_wwn(i)},rotation_rate=7200",
         ]  # fmt: skip
     for i in range(NVME_DISKS):
         argv += [
-            "-drive", f"file={rd / f'nvme{i}.qcow2'},if=none,id=nvme{i},format=qcow2",
+            "-drive", f"file={rd / f'nvme{i}.qcow2'},if=none,id=nvme{i},format=qcow2,{ZERO_AWARE}",
             "-device", f"nvme,drive=nvme{i},serial={nvme_serial(i)}",
         ]  # fmt: skip
     # Two spare NICs cabled to each other through a QEMU hub.
@@ -425,6 +445,7 @@ def start(name: str, memory: int, smp: int) -> None:
     base = build()
     rd = run_dir(name)
     shutil.rmtree(rd, ignore_errors=True)
+    require_free_space(START_FREE_GIB, f"starting {name}")
     rd.mkdir(parents=True)
     qemu_img_create(rd / "root.qcow2", "", backing=base)
     for i in range(DATA_DISKS):
