@@ -42,13 +42,9 @@ options:
       - Run C(nvidia-smi topo -m) and return C(topology). It takes a few seconds on large hosts.
     type: bool
     default: true
+extends_documentation_fragment:
+  - onprem.gpu_server.attributes.read_only
 attributes:
-  check_mode:
-    support: full
-    description: Read-only; check mode returns the same facts.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to show.
   facts:
     support: full
     description: Returns C(ansible_facts.gpu).

@@ -21,13 +21,9 @@ description:
 author:
   - onprem.gpu_server maintainers (@onprem)
 options: {}
+extends_documentation_fragment:
+  - onprem.gpu_server.attributes.read_only
 attributes:
-  check_mode:
-    support: full
-    description: Read-only; check mode returns the same facts.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to show.
   facts:
     support: full
     description: Returns C(ansible_facts.pci).
