@@ -40,8 +40,8 @@ QEMU_IMG = "qemu-img"
 # Bumped when the way the image is finished (first boot, checks) changes.
 IMAGE_FORMAT = "lab-image-v1"
 
-# scratch: a third VM for development work beside the two profile VMs (not in the inventory).
-VMS: dict[str, int] = {"trading": 2222, "workstation": 2223, "scratch": 2224}
+# scratch, scratch2: VMs for development work beside the two profile VMs (not in the inventory).
+VMS: dict[str, int] = {"trading": 2222, "workstation": 2223, "scratch": 2224, "scratch2": 2225}
 
 MGMT_MAC = "52:54:00:4c:ab:01"
 SPARE_NIC_MACS = ("52:54:00:4c:ab:11", "52:54:00:4c:ab:12")
