@@ -15,20 +15,10 @@ from dlc_helpers import REPO_ROOT, TOOL, load_tool
 pytest.importorskip("ansible")
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from fixtures.templating import trusted
 
 ROLE = REPO_ROOT / "roles" / "data_lifecycle"
 dlc = load_tool()
-
-
-def _trusted(value: Any) -> Any:
-    # Variables from role files are trusted templates when Ansible loads them; do the same here.
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    return value
 
 
 def render(template: str, **overrides: Any) -> str:
@@ -36,7 +26,7 @@ def render(template: str, **overrides: Any) -> str:
     variables.update(yaml.safe_load((ROLE / "vars/main.yml").read_text()))
     variables.update(ansible_managed="Ansible managed: test", __data_lifecycle_command="move")
     variables.update(overrides)
-    templar = Templar(loader=DataLoader(), variables=_trusted(variables))
+    templar = Templar(loader=DataLoader(), variables=trusted(variables))
     return templar.template(trust_as_template((ROLE / "templates" / template).read_text()))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from fixtures.templating import trusted
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 ROLES = REPO_ROOT / "roles"
@@ -32,17 +33,6 @@ FACTS = {
         "kernel": "5.15.0-125-generic",
     },
 }
-
-
-def trusted(value: Any) -> Any:
-    """Mark strings from role files as templates, as Ansible does when it loads them."""
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, list):
-        return [trusted(v) for v in value]
-    if isinstance(value, dict):
-        return {k: trusted(v) for k, v in value.items()}
-    return value
 
 
 def role_vars(*roles: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import yaml
 pytest.importorskip("ansible")
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from fixtures.templating import trusted
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 ROLE = REPO_ROOT / "roles" / "zfs_snapshots"
@@ -25,23 +26,12 @@ PLAN_CLASSES = {
 PLAN = {"intent": {"zfs": {"pools": {"lake": {}}}, "data_classes": PLAN_CLASSES}}
 
 
-def _trusted(value: Any) -> Any:
-    # Variables from role files are trusted templates when Ansible loads them; do the same here.
-    if isinstance(value, str):
-        return trust_as_template(value)
-    if isinstance(value, list):
-        return [_trusted(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _trusted(v) for k, v in value.items()}
-    return value
-
-
 def templar(**overrides: Any) -> Templar:
     variables = yaml.safe_load((ROLE / "defaults/main.yml").read_text())
     variables.update(yaml.safe_load((ROLE / "vars/main.yml").read_text()))
     variables.update(ansible_managed="Ansible managed: test", host_plan=PLAN)
     variables.update(overrides)
-    return Templar(loader=DataLoader(), variables=_trusted(variables))
+    return Templar(loader=DataLoader(), variables=trusted(variables))
 
 
 def render_conf(**overrides: Any) -> str:
