@@ -47,7 +47,7 @@ def _sections(text: str, labels: dict[str, str], what: str) -> dict[str, dict[st
             continue
         if section is None or ":" not in stripped:
             continue
-        label, _, value = stripped.partition(":")
+        label, _sep, value = stripped.partition(":")
         key = labels.get(label.strip())
         if key is not None and key not in result[section]:
             result[section][key] = _number(value)
@@ -175,7 +175,8 @@ def select_link(links: list[dict[str, Any]], name: str | None = None, mac: str |
         if not found:
             raise LookupError(f"no interface named {name}")
         return found[0]
-    assert mac is not None
+    if mac is None:
+        raise LookupError("give a name or a MAC")
     wanted = normalize_mac(mac)
     found = [link for link in links
              if link.get("parentbus") and wanted in (link.get("permaddr"), link.get("address"))]

@@ -67,7 +67,7 @@ def link_section(text: str) -> dict[str, str]:
             section = line[1:-1]
             continue
         if section == "Link" and "=" in line:
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             result[key.strip()] = value.strip()
     return result
 
