@@ -159,8 +159,22 @@ lab_proof() {
   # One tests/lab playbook against the lab inventory, timed.
   local start=$SECONDS
   log "proof tests/lab/$1.yml"
-  ansible-playbook -i inventories/lab/hosts.yml "tests/lab/$1.yml"
+  if ! ansible-playbook -i inventories/lab/hosts.yml "tests/lab/$1.yml"; then
+    lab_consoles
+    log "proof $1 FAILED after $((SECONDS - start)) s"
+    return 1
+  fi
   log "proof $1 passed in $((SECONDS - start)) s"
+}
+
+lab_consoles() {
+  # What the lab VMs printed last on their serial consoles: the only view of a guest that SSH cannot reach.
+  local f
+  for f in "$CACHE"/lab/run/*/console.log; do
+    [ -s "$f" ] || continue
+    log "last lines of $f"
+    tail -n 40 "$f" | tr -d '\r' | sed 's/\x1b\[[0-9;]*m//g'
+  done
 }
 
 stage_labchecks() {

@@ -229,3 +229,25 @@ def test_documentation_matches_argument_spec_examples_and_facts(root, monkeypatc
     documented = set(yaml.safe_load(gpu_facts.RETURN)["ansible_facts"]["contains"]["gpu"]["contains"])
     FakeHost(monkeypatch, {QUERY: NO_DRIVER})
     assert set(run(capsys)["ansible_facts"]["gpu"]) == documented
+
+
+def test_recorded_h200_run_gives_what_the_module_returned_on_that_gpu(root, monkeypatch, capsys):
+    # tests/device/run.sh on a lent H200 (Firecracker guest, open kernel module 580.159.04): the raw outputs
+    # were recorded first, then gpu_facts ran against the same GPU and its facts were kept as JSON. Replaying
+    # the raw outputs must give exactly those facts. sysfs was not recorded: the function is rebuilt from
+    # what the facts say of it (bound to nvidia, no NUMA node: the guest reports -1).
+    prefix = "recorded-here_h200-firecracker"
+    sysfs_tree.add_function(root, "0000:00:06.0", {"class": "0x030200", "vendor": "0x10de", "device": "0x2335",
+                                                   "numa_node": "-1"}, driver="nvidia")
+    proc_version(root, f"{prefix}_proc-driver-nvidia-version.txt")
+    host = FakeHost(monkeypatch, {
+        QUERY: recorded(f"{prefix}_query-gpu.csv.txt"),
+        (): recorded(f"{prefix}_default-table.txt"),
+        ("topo", "-m"): recorded(f"{prefix}_topo-m.txt"),
+    })
+    gpu = run(capsys)["ansible_facts"]["gpu"]
+    live = json.loads((NVSMI / f"{prefix}_gpu_facts.json").read_text())
+    assert gpu == live
+    assert (live["status"], live["versions_match"], live["kernel_module_open"]) == ("ok", True, True)
+    assert live["gpus"][0]["memory_total_mib"] == 143771 and live["gpus"][0]["pci_id"] == "10de:2335"
+    assert host.calls == [list(QUERY), [], ["topo", "-m"]]
