@@ -171,7 +171,8 @@ lab_consoles() {
   # What the lab VMs printed last on their serial consoles: the only view of a guest that SSH cannot reach.
   local f
   for f in "$CACHE"/lab/run/*/console.log; do
-    [ -s "$f" ] || continue
+    # Running VMs only (labvm.py removes qemu.pid when it stops one).
+    [ -s "$f" ] && [ -e "$(dirname "$f")/qemu.pid" ] || continue
     log "last lines of $f"
     tail -n 40 "$f" | tr -d '\r' | sed 's/\x1b\[[0-9;]*m//g'
   done
