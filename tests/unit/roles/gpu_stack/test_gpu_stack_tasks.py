@@ -109,3 +109,82 @@ def test_daemon_json_is_written_only_on_change_and_restarts_docker() -> None:
     )
     assert task["when"] == "__container_runtime_daemon_json.changes | length > 0"
     assert task["notify"] == "Restart docker"
+
+
+# apt-cache policy for the headers in the systemd Debian 12 container (bookworm, -security, -backports enabled),
+# recorded on 2026-11-26; apt prints nothing for a package it does not know (linux-headers-fc-v595 here).
+POLICY_HEADERS = """linux-headers-amd64:
+  Installed: (none)
+  Candidate: 6.1.192-2
+  Version table:
+     6.12.95-1~bpo12+1 100
+        100 http://deb.debian.org/debian bookworm-backports/main amd64 Packages
+     6.1.192-2 500
+        500 http://deb.debian.org/debian-security bookworm-security/main amd64 Packages
+"""
+POLICY_HEADERS_NONE = """linux-headers-6.1.0-9-amd64:
+  Installed: (none)
+  Candidate: (none)
+  Version table:
+"""
+
+
+@pytest.mark.parametrize(
+    ("kernel", "packages"),
+    [
+        ("6.1.0-28-amd64", ["linux-headers-6.1.0-28-amd64", "linux-headers-amd64"]),
+        ("6.1.0-28-cloud-amd64", ["linux-headers-6.1.0-28-cloud-amd64", "linux-headers-cloud-amd64"]),
+        ("6.10.11+bpo-amd64", ["linux-headers-6.10.11+bpo-amd64", "linux-headers-amd64"]),
+        ("5.15.0-125-generic", ["linux-headers-5.15.0-125-generic", "linux-headers-generic"]),
+        ("6.8.12-4-pve", ["proxmox-headers-6.8.12-4-pve", "proxmox-default-headers"]),
+    ],
+)
+def test_kernel_headers_follow_the_running_kernel_and_its_flavour(kernel: str, packages: list[str]) -> None:
+    assert Host(("nvidia_driver",), ansible_kernel=kernel).value("__nvidia_driver_kernel_headers_packages") == packages
+
+
+def test_kernel_headers_override_is_taken_as_given() -> None:
+    host = Host(
+        ("nvidia_driver",),
+        ansible_kernel="6.18.44-fc-v595",
+        nvidia_driver_kernel_headers_packages=["linux-headers-amd64"],
+    )
+    assert host.value("__nvidia_driver_kernel_headers_packages") == ["linux-headers-amd64"]
+
+
+def _headers_missing(policy: str, packages: list[str]) -> list[str]:
+    task = _task("nvidia_driver", "install.yml", "Apt offers the kernel headers")
+    host = Host(
+        ("nvidia_driver",),
+        nvidia_driver_kernel_headers_packages=packages,
+        __nvidia_driver_headers_policy={"stdout": policy},
+        **task["vars"],
+    )
+    return list(host.value("__nvidia_driver_headers_missing"))
+
+
+@pytest.mark.parametrize(
+    ("policy", "packages", "missing"),
+    [
+        (POLICY_HEADERS, ["linux-headers-amd64"], []),
+        (POLICY_HEADERS, ["linux-headers-6.18.44-fc-v595", "linux-headers-amd64"], ["linux-headers-6.18.44-fc-v595"]),
+        (POLICY_HEADERS_NONE, ["linux-headers-6.1.0-9-amd64"], ["linux-headers-6.1.0-9-amd64"]),
+    ],
+)
+def test_headers_check_names_what_apt_lacks(policy: str, packages: list[str], missing: list[str]) -> None:
+    assert _headers_missing(policy, packages) == missing
+
+
+def _kernels_without(lines: list[str], branch: str = "535") -> list[str]:
+    task = _task("nvidia_driver", "kernels.yml", "Kernels | every installed kernel has the module of the pinned branch")
+    host = Host(
+        ("nvidia_driver",), nvidia_driver_branch=branch, __nvidia_driver_kernels={"stdout_lines": lines}, **task["vars"]
+    )
+    return list(host.value("__nvidia_driver_kernels_without"))
+
+
+def test_kernel_check_names_each_kernel_that_would_boot_without_the_module() -> None:
+    lines = ["6.1.0-27-amd64 yes 535.309.01", "6.1.0-28-amd64 no -", "6.1.0-29-amd64 yes 550.127.05"]
+    assert _kernels_without(lines) == ["6.1.0-28-amd64 no -", "6.1.0-29-amd64 yes 550.127.05"]
+    assert _kernels_without(lines[:1]) == []
+    assert _kernels_without(lines[:1], branch="550") == lines[:1]
