@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.nic.irq import format_cpulist
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import fail
 
 _ITEM = re.compile(r"^(\d+)(?:-(\d+))?$")
@@ -67,12 +68,4 @@ def format_cpu_ranges(cpus: Iterable[Any], path: str = "cpus") -> str:
     if len(set(numbers)) != len(numbers):
         dupes = sorted({n for n in numbers if numbers.count(n) > 1})
         raise fail(path, f"CPU(s) {dupes} listed more than once")
-    numbers.sort()
-    parts: list[str] = []
-    start = 0
-    for index in range(1, len(numbers) + 1):
-        if index == len(numbers) or numbers[index] != numbers[index - 1] + 1:
-            first, last = numbers[start], numbers[index - 1]
-            parts.append(str(first) if first == last else f"{first}-{last}")
-            start = index
-    return ",".join(parts)
+    return format_cpulist(numbers)
