@@ -213,6 +213,24 @@ stage_labextended() {
   lab_proof nic
   # Debian's 535 driver userspace, Docker and the merged daemon.json: about 22 min for the first converge.
   lab_proof gpu_stack
+  # The driver's DKMS build against the lab kernel's headers, at native speed in a container, then the
+  # module it built loaded into the lab VM's running kernel.
+  lab/container/docker-engine.sh start
+  lab/container/build-image.sh
+  mitogen_env 0
+  molecule test -s gpu_dkms
+  mitogen_env 1
+  lab_proof gpu_dkms_load
+  # Both start from a fresh workstation VM and cut and reopen connections or reboot: plain SSH.
+  mitogen_env 0
+  python3 lab/vm/labvm.py stop workstation
+  python3 lab/vm/labvm.py start workstation
+  lab_proof netplan
+  python3 lab/vm/labvm.py stop workstation
+  python3 lab/vm/labvm.py start workstation --smp 4
+  lab_proof nic_irq
+  python3 lab/vm/labvm.py stop workstation
+  mitogen_env 1
   # The snapshot proof needs pool 'lake' and its datasets: the storage proof builds them on a fresh VM.
   python3 lab/vm/labvm.py stop trading
   python3 lab/vm/labvm.py start trading
