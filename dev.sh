@@ -98,6 +98,9 @@ mitogen_env() {
 
 # ---------------------------------------------------------------- test stages
 stage_lint() {
+  # ansible-lint and Molecule install this collection into ~/.ansible/collections and then prefer that copy;
+  # they do not replace one of the same version, so a copy from an older checkout would be linted instead.
+  rm -rf "$HOME/.ansible/collections/ansible_collections/onprem/gpu_server"
   ruff check plugins tests lab molecule
   mypy plugins
   yamllint -s .
@@ -143,23 +146,24 @@ stage_container() {
 }
 
 stage_lab() {
+  # The trading profile on a fresh VM: check, converge, idempotence, a reboot, verify.
   python3 lab/vm/labvm.py build
   mitogen_env 1
-  # Keep the booted VM for the profiles stage, which converges the same host.
-  LAB_KEEP=1 molecule test -s lab
+  molecule test -s lab
 }
 
 stage_profiles() {
-  # The README's main command: both profiles converge, then converge again with changed=0.
-  # The VMs stay up for the labchecks stage.
-  LAB_KEEP=1 "$ROOT/dev.sh" main
+  # The README's main job for the workstation: converge, then converge again with changed=0. The trading
+  # profile's converge and second converge (changed=0) are the lab stage's converge and idempotence steps,
+  # on the same playbook. The VM stays up for the labchecks stage.
+  LAB_KEEP=1 profiles_converge ai_workstation
 }
 
 lab_proof() {
-  # One tests/lab playbook against the lab inventory, timed.
-  local start=$SECONDS
+  # One tests/lab playbook against a lab inventory (default: inventories/lab/hosts.yml), timed.
+  local start=$SECONDS inventory="${2:-inventories/lab/hosts.yml}"
   log "proof tests/lab/$1.yml"
-  if ! ansible-playbook -i inventories/lab/hosts.yml "tests/lab/$1.yml"; then
+  if ! ansible-playbook -i "$inventory" "tests/lab/$1.yml"; then
     lab_consoles
     log "proof $1 FAILED after $((SECONDS - start)) s"
     return 1
@@ -179,9 +183,9 @@ lab_consoles() {
 }
 
 stage_labchecks() {
-  # Playbooks that prove behaviour on the lab VMs beyond a converge (tests/lab/*.yml), on the VMs the
-  # profiles stage left running. Plain SSH where a proof cuts and reopens connections on purpose
-  # (firewall lockout, network commit-confirm): mitogen does not survive that.
+  # Playbooks that prove behaviour on the lab VMs beyond a converge (tests/lab/*.yml). Plain SSH where a proof
+  # cuts and reopens connections on purpose (firewall lockout, network commit-confirm): mitogen does not
+  # survive that.
   python3 lab/vm/labvm.py build
   python3 lab/vm/labvm.py start workstation
   mitogen_env 0
@@ -189,18 +193,19 @@ stage_labchecks() {
   # Plain SSH too: after the firewall proof, mitogen lost its connection across the reboot in the
   # RoCE proof ("ContextService ... refcount was 0") although the VM was up in 40 s.
   lab_proof roce
-  mitogen_env 1
   python3 lab/vm/labvm.py stop workstation
-  # The storage proof needs blank data disks: a fresh trading VM (new overlay and disks).
-  # Mitogen for its module plays; its reboot play picks plain SSH itself.
-  python3 lab/vm/labvm.py stop trading
-  python3 lab/vm/labvm.py start trading
-  lab_proof storage
-  lab_proof lifecycle_kill
+  # The storage proof needs blank data disks: the trading host on a fresh second VM (new overlay and disks),
+  # so the Molecule scenario can keep the first. Mitogen for its module plays; its reboot play picks plain
+  # SSH itself.
+  python3 lab/vm/labvm.py stop proofs
+  python3 lab/vm/labvm.py start proofs
+  mitogen_env 1
+  lab_proof storage inventories/lab/proofs.yml
+  lab_proof lifecycle_kill inventories/lab/proofs.yml
   mitogen_env 0
-  lab_proof networks
+  lab_proof networks inventories/lab/proofs.yml
   if [ "${LAB_KEEP:-0}" != "1" ]; then
-    python3 lab/vm/labvm.py stop --all
+    python3 lab/vm/labvm.py stop proofs
   fi
 }
 
@@ -253,24 +258,42 @@ changed_total() {
   sed -n '/PLAY RECAP/,$p' "$1" | grep -o 'changed=[0-9]*' | awk -F= '{s += $2} END {print s + 0}'
 }
 
+converge_twice() {
+  # $1 profile name: converge, converge again, and check that the second run changed nothing.
+  local name="$1" pb="playbooks/$1.yml" first second
+  log "converge $pb (first run)"
+  converge_profile "$pb" "$CACHE/logs/$name.1.log" || return 1
+  log "converge $pb (second run: must report changed=0)"
+  converge_profile "$pb" "$CACHE/logs/$name.2.log" || return 1
+  first="$(changed_total "$CACHE/logs/$name.1.log")"
+  second="$(changed_total "$CACHE/logs/$name.2.log")"
+  echo "profile $name: first run changed=$first, second run changed=$second" >>"$CACHE/logs/profiles.summary"
+  [ "$second" = "0" ] || { echo "NOT IDEMPOTENT: $pb changed=$second on the second run" >&2; return 1; }
+}
+
 profiles_converge() {
+  # Converge the named profiles (default: both), each on its own VM, at the same time: under emulation each
+  # guest keeps about one core busy, and the machine has two.
+  local names=("$@") name rc=0 vm pids=()
+  [ ${#names[@]} -gt 0 ] || names=(trading_server ai_workstation)
   python3 lab/vm/labvm.py build
-  python3 lab/vm/labvm.py start trading
-  python3 lab/vm/labvm.py start workstation
   mitogen_env 1
   mkdir -p "$CACHE/logs"
-  local rc=0 name pb first second
-  for name in trading_server ai_workstation; do
-    pb="playbooks/$name.yml"
-    log "converge $pb (first run)"
-    converge_profile "$pb" "$CACHE/logs/$name.1.log" || rc=1
-    log "converge $pb (second run: must report changed=0)"
-    converge_profile "$pb" "$CACHE/logs/$name.2.log" || rc=1
-    first="$(changed_total "$CACHE/logs/$name.1.log")"
-    second="$(changed_total "$CACHE/logs/$name.2.log")"
-    SUMMARY+=("profile $name: first run changed=$first, second run changed=$second")
-    [ "$second" = "0" ] || { echo "NOT IDEMPOTENT: $pb changed=$second on the second run" >&2; rc=1; }
+  : >"$CACHE/logs/profiles.summary"
+  for name in "${names[@]}"; do
+    case "$name" in trading_server) vm=trading ;; ai_workstation) vm=workstation ;; *) die "unknown profile $name" ;; esac
+    python3 lab/vm/labvm.py start "$vm"
   done
+  if [ ${#names[@]} -eq 1 ]; then
+    converge_twice "${names[0]}" || rc=1
+  else
+    for name in "${names[@]}"; do
+      converge_twice "$name" > >(sed -u "s/^/[$name] /") 2>&1 &
+      pids+=($!)
+    done
+    for vm in "${pids[@]}"; do wait "$vm" || rc=1; done
+  fi
+  while IFS= read -r line; do SUMMARY+=("$line"); done <"$CACHE/logs/profiles.summary"
   if [ "${LAB_KEEP:-0}" != "1" ]; then
     python3 lab/vm/labvm.py stop --all
   fi
@@ -282,26 +305,77 @@ disk_free() {
   df -h --output=avail "$ROOT" | tail -n 1 | tr -d ' '
 }
 
-run_stages() {
-  local passed=0 failed=0 stage start rc
+# Stage results go to a file (one line each), so that stages run in background lanes report too.
+RESULTS=""
+
+run_stage() {
+  # $1 stage; runs it in a subshell with -e, appends PASS/FAIL with its time to $RESULTS.
+  local stage="$1" start=$SECONDS rc
+  declare -F "stage_$stage" >/dev/null || die "unknown stage '$stage' (known: ${DEFAULT_STAGES[*]} ${EXTENDED_STAGES[*]})"
+  log "stage $stage"
+  set +e
+  ( set -e; "stage_$stage" )
+  rc=$?
+  set -e
+  if [ $rc -eq 0 ]; then
+    echo "PASS $stage ($((SECONDS - start)) s, $(disk_free) free)" >>"$RESULTS"
+  else
+    echo "FAIL $stage ($((SECONDS - start)) s, exit $rc, $(disk_free) free)" >>"$RESULTS"
+  fi
+  return $rc
+}
+
+run_lane() {
+  # $1 lane name, then its stages: run in order, output prefixed with the lane's name; a failed stage does not
+  # stop the lane's later stages (as in a sequential run).
+  local lane="$1" stage
+  shift
   for stage in "$@"; do
-    declare -F "stage_$stage" >/dev/null || die "unknown stage '$stage' (known: ${DEFAULT_STAGES[*]} ${EXTENDED_STAGES[*]})"
-    log "stage $stage"
-    start=$SECONDS
-    set +e
-    ( set -e; "stage_$stage" )
-    rc=$?
-    set -e
-    if [ $rc -eq 0 ]; then
-      passed=$((passed + 1)); SUMMARY+=("PASS $stage ($((SECONDS - start)) s, $(disk_free) free)")
-    else
-      failed=$((failed + 1)); SUMMARY+=("FAIL $stage ($((SECONDS - start)) s, exit $rc, $(disk_free) free)")
-    fi
+    run_stage "$stage" || true
+  done > >(sed -u "s/^/[$lane] /") 2>&1
+}
+
+run_default() {
+  # The default set, arranged for a 2-core machine. The lab image (debootstrap, the ZFS DKMS build, two boots)
+  # builds in the background while the stages that need no VM run. Then the VM stages run as two lanes, each on
+  # its own VM: under emulation a busy guest keeps about one core busy, so two guests use both.
+  local image_log="$CACHE/logs/image-build.log" image_start=$SECONDS image_pid lane_start pids=() pid stage
+  mkdir -p "$CACHE/logs"
+  log "lab image: building in the background (log: $image_log)"
+  python3 lab/vm/labvm.py build >"$image_log" 2>&1 &
+  image_pid=$!
+  for stage in lint unit sanity build container; do
+    run_stage "$stage" || true
   done
+  if wait "$image_pid"; then
+    echo "PASS lab image ($((SECONDS - image_start)) s, in the background from the start)" >>"$RESULTS"
+  else
+    echo "FAIL lab image ($((SECONDS - image_start)) s)" >>"$RESULTS"
+    cat "$image_log"
+  fi
+  tail -n 3 "$image_log"
+  lane_start=$SECONDS
+  log "lanes: [lab] the trading profile on VM 'trading'; [checks] the workstation profile and the lab proofs"
+  run_lane lab lab &
+  pids+=($!)
+  run_lane checks profiles labchecks &
+  pids+=($!)
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
+  echo "     lanes together: $((SECONDS - lane_start)) s" >>"$RESULTS"
+}
+
+print_summary() {
+  local passed failed
+  passed="$(grep -c '^PASS' "$RESULTS" || true)"
+  failed="$(grep -c '^FAIL' "$RESULTS" || true)"
   log "summary"
-  printf '  %s\n' "${SUMMARY[@]}"
+  sed 's/^/  /' "$RESULTS"
+  [ ${#SUMMARY[@]} -eq 0 ] || printf '  %s
+' "${SUMMARY[@]}"
+  [ -s "$CACHE/logs/profiles.summary" ] && sed 's/^/  /' "$CACHE/logs/profiles.summary"
+  echo "  total: $((SECONDS - RUN_START)) s"
   echo "stages: $passed passed, $failed failed"
-  [ $failed -eq 0 ]
+  [ "$failed" -eq 0 ]
 }
 
 SUMMARY=()
@@ -310,15 +384,25 @@ shift || true
 case "$cmd" in
   setup) setup ;;
   test)
+    RUN_START=$SECONDS
     setup
-    if [ $# -gt 0 ]; then run_stages "$@"; else run_stages "${DEFAULT_STAGES[@]}"; fi
+    mkdir -p "$CACHE/logs"
+    RESULTS="$CACHE/logs/stages.results"
+    : >"$RESULTS"
+    : >"$CACHE/logs/profiles.summary"
+    if [ $# -gt 0 ]; then
+      for stage in "$@"; do run_stage "$stage" || true; done
+    else
+      run_default
+    fi
+    print_summary
     ;;
   main)
     setup
     start=$SECONDS
     set +e; profiles_converge; rc=$?; set -e
     log "summary"
-    printf '  %s\n' "${SUMMARY[@]}"
+    [ ${#SUMMARY[@]} -eq 0 ] || printf '  %s\n' "${SUMMARY[@]}"
     echo "  lab: $(python3 lab/vm/labvm.py status 2>&1 | tr '\n' ' ')"
     echo "  main job took $((SECONDS - start)) s, exit $rc"
     exit $rc

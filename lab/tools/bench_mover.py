@@ -50,7 +50,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOL = ROOT / "roles" / "data_lifecycle" / "files" / "onprem-data-lifecycle"
+TOOL = ROOT / "plugins" / "module_utils" / "data_lifecycle" / "mover.py"
 OUT = ROOT / "docs" / "measurements" / "mover-throughput.json"
 MIB = 1 << 20
 

@@ -40,8 +40,10 @@ QEMU_IMG = "qemu-img"
 # Bumped when the way the image is finished (first boot, checks) changes.
 IMAGE_FORMAT = "lab-image-v1"
 
-# scratch, scratch2: VMs for development work beside the two profile VMs (not in the inventory).
-VMS: dict[str, int] = {"trading": 2222, "workstation": 2223, "scratch": 2224, "scratch2": 2225}
+# proofs: a second trading VM with blank disks for the storage, lifecycle and network proofs, so that they run
+# beside the Molecule scenario on the first (inventories/lab/proofs.yml). scratch, scratch2: VMs for
+# development work beside the others (not in any inventory).
+VMS: dict[str, int] = {"trading": 2222, "workstation": 2223, "scratch": 2224, "scratch2": 2225, "proofs": 2226}
 
 MGMT_MAC = "52:54:00:4c:ab:01"
 SPARE_NIC_MACS = ("52:54:00:4c:ab:11", "52:54:00:4c:ab:12")

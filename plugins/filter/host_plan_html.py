@@ -8,6 +8,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import show, type_name
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.render_html import render_html
 
 
@@ -15,7 +16,7 @@ def host_plan_html(report: Any, host: Any = "") -> str:
     """Render a host_plan_report result as a self-contained HTML page with an SVG picture of the host."""
     if not isinstance(report, Mapping):
         raise AnsibleFilterError(
-            f"host_plan_html: expected the result of host_plan_report, got {type(report).__name__}"
+            f"host_plan_html: expected the result of host_plan_report, got {type_name(report)} {show(report)}"
         )
     return render_html(report, str(host or ""))
 

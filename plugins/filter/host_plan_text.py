@@ -8,6 +8,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import show, type_name
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.render_text import render_text
 
 
@@ -15,7 +16,7 @@ def host_plan_text(report: Any, host: Any = "") -> str:
     """Render a host_plan_report result as console text: findings, then tables."""
     if not isinstance(report, Mapping):
         raise AnsibleFilterError(
-            f"host_plan_text: expected the result of host_plan_report, got {type(report).__name__}"
+            f"host_plan_text: expected the result of host_plan_report, got {type_name(report)} {show(report)}"
         )
     return render_text(report, str(host or ""))
 

@@ -24,8 +24,12 @@ def llm_fit(
     bits_per_weight: Any = None,
     claimed_tokens_per_s: Any = None,
     claimed_vram_gb: Any = None,
+    claimed_tokens_per_s_kind: Any = "per_stream",
+    offload: Any = "none",
+    host_memory_bandwidth_gb_s: Any = None,
+    host_memory_gib: Any = None,
 ) -> dict[str, Any]:
-    """Check whether a model fits the GPUs and bound its decode speed by memory bandwidth."""
+    """Check whether a model fits the GPUs (or host RAM with CPU offload) and bound its decode speed."""
     try:
         return plan_llm_fit(
             model,
@@ -39,6 +43,10 @@ def llm_fit(
             bits_per_weight,
             claimed_tokens_per_s,
             claimed_vram_gb,
+            claimed_tokens_per_s_kind,
+            offload,
+            host_memory_bandwidth_gb_s,
+            host_memory_gib,
         )
     except PlanInputError as exc:
         raise AnsibleFilterError(f"llm_fit: {exc}") from None

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Probe block devices before anything is written to them.
 
-Pure parsers (``wipefs -J``, ``blkid -p -o export``, ``/proc/self/mounts``) and
+Pure parsers (``wipefs -J``, ``blkid -p -o export``, ``/proc/self/mounts``,
+``/proc/swaps``), ``same_devices`` (one device listed under two names) and
 ``describe_findings`` turn probe results into the words of a refusal message;
 ``BlockdevRunner`` is the only part that touches the system (argv lists,
 ``LC_ALL=C``, read-only commands and sysfs).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers import parse_mdstat
@@ -53,15 +55,67 @@ def parse_blkid_export(text: str, device: str) -> list[dict[str, Any]]:
     return found
 
 
+def _unescape(field: str) -> str:
+    """The kernel's octal escapes (``\\040`` for a space) in /proc/self/mounts and /proc/swaps."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
 def parse_mounts(text: str) -> dict[str, list[str]]:
     """``/proc/self/mounts`` -> {source device: [mount points]} (octal escapes decoded)."""
     mounts: dict[str, list[str]] = {}
     for line in text.splitlines():
         fields = line.split()
         if len(fields) >= 2 and fields[0].startswith("/dev/"):
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[1])
-            mounts.setdefault(fields[0], []).append(point)
+            mounts.setdefault(fields[0], []).append(_unescape(fields[1]))
     return mounts
+
+
+def parse_swaps(text: str) -> list[str]:
+    """Block devices in active use as swap, from ``/proc/swaps`` (header skipped, swap files left out).
+
+    A swap file lives on a mounted filesystem, which the mounts already report; only
+    ``partition`` entries (any block device: a partition, a whole disk, zram, dm) are listed.
+    """
+    devices = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 2 and fields[1] == "partition":
+            devices.append(_unescape(fields[0]))
+    return devices
+
+
+def _shown(path: str, real: str) -> str:
+    return path if path == real else f"{path} ({real})"
+
+
+def same_devices(paths: Sequence[str], devices: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Phrases for each path that names a device an earlier path of ``paths`` names too.
+
+    ``devices`` maps a path to ``{'real': resolved node, 'disk': its whole disk}`` (paths
+    missing from it stand for themselves). Two names are one device when they resolve to the
+    same node (``/dev/disk/by-id/wwn-...`` and ``/dev/sdg``); a partition and its whole disk
+    overlap, since writing the disk destroys the partition. Identical strings are left to the
+    caller, which reports them in its own words.
+    """
+    seen: list[tuple[str, str, str]] = []
+    found = []
+    for path in paths:
+        info = devices.get(path) or {}
+        real, disk = info.get("real", path), info.get("disk", path)
+        for earlier, earlier_real, earlier_disk in seen:
+            if earlier == path:
+                continue
+            if real == earlier_real:
+                found.append(f"{earlier} and {path} are the same device ({real})")
+            elif disk == earlier_real:
+                found.append(f"{_shown(path, real)} is a partition of {_shown(earlier, earlier_real)}")
+            elif earlier_disk == real:
+                found.append(f"{_shown(earlier, earlier_real)} is a partition of {_shown(path, real)}")
+            else:
+                continue
+            break
+        seen.append((path, real, disk))
+    return found
 
 
 def fallback_parent(path: str) -> str:
@@ -96,6 +150,7 @@ def describe_findings(findings: dict[str, Any]) -> dict[str, list[str]]:
     in_use += [f"held by {holder} ({dev})" for dev, holders in sorted(findings.get("holders", {}).items())
                for holder in holders]
     in_use += [f"member of active md array {name}" for name in findings.get("md_arrays", [])]
+    in_use += [f"active swap ({dev})" for dev in findings.get("swaps", [])]
     sigs = findings.get("signatures", [])
     # wipefs lists a GPT disk's protective MBR as a table of its own; it is part of the GPT.
     gpt_on = {sig["on"] for sig in sigs if sig["type"] == "gpt"}
@@ -106,8 +161,8 @@ def describe_findings(findings: dict[str, Any]) -> dict[str, list[str]]:
 def refusal(device: str, findings: dict[str, Any], force: bool) -> str | None:
     """The refusal message for one device, or None when it may be written to.
 
-    A device in use (mounted, held by md/dm, member of an active array) is always
-    refused; a device that only carries signatures is refused unless ``force``.
+    A device in use (mounted, held by md/dm, member of an active array, active swap) is
+    always refused; a device that only carries signatures is refused unless ``force``.
     """
     words = describe_findings(findings)
     real = findings.get("real") or device
@@ -122,12 +177,13 @@ def refusal(device: str, findings: dict[str, Any], force: bool) -> str | None:
 
 
 class BlockdevRunner:
-    """Read-only probing of block devices: realpath, sysfs, wipefs, mounts, /proc/mdstat."""
+    """Read-only probing of block devices: realpath, sysfs, wipefs, mounts, /proc/swaps, /proc/mdstat."""
 
     def __init__(self, module: Any) -> None:
         self.module = module
         self.wipefs = module.get_bin_path("wipefs", required=True, opt_dirs=SBIN_DIRS)
         self._mounts: dict[str, list[str]] | None = None
+        self._swaps: set[str] | None = None
         self._mdstat: dict[str, Any] | None = None
 
     @staticmethod
@@ -166,6 +222,12 @@ class BlockdevRunner:
                 self._mounts.setdefault(os.path.realpath(dev), []).extend(points)
         return self._mounts
 
+    def swaps(self) -> set[str]:
+        """Resolved nodes of the active swap devices (a by-id or /dev/mapper name becomes its node)."""
+        if self._swaps is None:
+            self._swaps = {os.path.realpath(dev) for dev in parse_swaps(self._read("/proc/swaps"))}
+        return self._swaps
+
     def mdstat(self) -> dict[str, Any]:
         if self._mdstat is None:
             self._mdstat = parse_mdstat(self._read("/proc/mdstat"))
@@ -178,17 +240,20 @@ class BlockdevRunner:
         return parse_wipefs_json(out)
 
     def probe(self, path: str) -> dict[str, Any]:
-        """Everything that makes a device unsafe to write: signatures, mounts, holders, md membership."""
+        """Everything that makes a device unsafe to write: signatures, mounts, swap, holders, md membership."""
         real = os.path.realpath(path)
         if not os.path.exists(real):
             self.module.fail_json(msg=f"device {path} does not exist")
         nodes = [real, *self.partitions(real)]
         findings: dict[str, Any] = {"device": path, "real": real, "signatures": [], "mounts": {},
-                                    "holders": {}, "md_arrays": []}
+                                    "swaps": [], "holders": {}, "md_arrays": []}
         for node in nodes:
             findings["signatures"].extend(self.signatures(node))
             if self.mounts().get(node):
                 findings["mounts"][node] = self.mounts()[node]
+            if node in self.swaps():
+                # A swap partition on the disk makes the whole disk busy, as a mount on it does.
+                findings["swaps"].append(node)
             try:
                 holders = sorted(os.listdir(f"/sys/class/block/{os.path.basename(node)}/holders"))
             except OSError:

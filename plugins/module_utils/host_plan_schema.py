@@ -8,14 +8,23 @@ vram_gb: ...``). Unknown keys, wrong types, values out of range and references
 to hardware that is not declared are all errors. Semantic checks (does the
 memory budget fit, is a GPU assigned twice) live in the planning filters; this
 module only decides whether the plan is well-formed enough to plan with.
+
+``problems(plan)`` returns the same errors as ``Problem`` tuples that say
+whether each one breaks the plan's shape (``blocking``) or only makes one
+value unusable (a number that is not finite): the report still runs the checks
+that do not read such a value. Messages quote the author's value in plain
+words (``string``, ``list``, ``mapping``), cut to a readable length.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
+
+from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import show, type_name
 
 ROOT = "host_plan"
 
@@ -26,14 +35,22 @@ PRECISIONS = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "3bit", "2bit")
 PROFILES = ("trading_server", "ai_workstation")
 ZFS_LAYOUTS = ("stripe", "mirror", "raidz1", "raidz2", "raidz3")
 DISK_KINDS = ("nvme", "sata_ssd", "sas_ssd", "sata_hdd", "sas_hdd")
+CLAIM_KINDS = ("per_stream", "aggregate")
+OFFLOAD = ("none", "cpu")
+# What a Scalar's kind is called in a message.
+_KIND_WORDS = {"str": "string", "int": "integer", "number": "number", "bool": "boolean"}
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if value is None:
-        return "null"
-    return {int: "int", float: "float", str: "str", list: "list", dict: "dict"}.get(type(value), type(value).__name__)
+def _got(value: Any) -> str:
+    return f"{type_name(value)} {show(value)}"
+
+
+class Problem(NamedTuple):
+    """One schema error; ``blocking`` is False when only this value is unusable, not the plan's shape."""
+
+    path: str
+    message: str
+    blocking: bool = True
 
 
 class Node:
@@ -50,10 +67,15 @@ class Context:
 
     def __init__(self, plan: Mapping[str, Any]) -> None:
         self.plan = plan
-        self.errors: list[str] = []
+        self.problems: list[Problem] = []
 
-    def error(self, path: str, message: str) -> None:
-        self.errors.append(f"{path}: {message}")
+    @property
+    def errors(self) -> list[str]:
+        """Every problem as ``"path: message"``."""
+        return [f"{p.path}: {p.message}" for p in self.problems]
+
+    def error(self, path: str, message: str, blocking: bool = True) -> None:
+        self.problems.append(Problem(path, message, blocking))
 
     def names(self, section: tuple[str, ...]) -> list[str]:
         node: Any = self.plan
@@ -98,17 +120,23 @@ class Scalar(Node):
         return isinstance(value, str)
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
+        if self.kind in ("int", "number") and isinstance(value, float) and not math.isfinite(value):
+            # YAML reads .nan and .inf as numbers; every comparison with NaN is
+            # false, so it would pass each bound below and poison the sums the
+            # report makes. Only this value is unusable, not the plan's shape.
+            ctx.error(path, f"expected a finite {_KIND_WORDS[self.kind]}, got {show(value)}", blocking=False)
+            return
         if not self._type_ok(value):
-            ctx.error(path, f"expected {self.kind}, got {_type_name(value)} {value!r}")
+            ctx.error(path, f"expected {_KIND_WORDS[self.kind]}, got {_got(value)}")
             return
         if self.choices is not None and value not in self.choices:
-            ctx.error(path, f"{value!r} is not one of {', '.join(map(str, self.choices))}")
+            ctx.error(path, f"{show(value)} is not one of {', '.join(map(str, self.choices))}")
         if self.minimum is not None and value < self.minimum:
-            ctx.error(path, f"{value!r} is below the minimum {self.minimum}")
+            ctx.error(path, f"{show(value)} is below the minimum {self.minimum:g}")
         if self.maximum is not None and value > self.maximum:
-            ctx.error(path, f"{value!r} is above the maximum {self.maximum}")
+            ctx.error(path, f"{show(value)} is above the maximum {self.maximum:g}")
         if self.pattern is not None and not self.pattern.match(value):
-            ctx.error(path, f"{value!r} is not {self.pattern_hint}")
+            ctx.error(path, f"{show(value)} is not {self.pattern_hint}")
 
 
 class Ref(Node):
@@ -121,13 +149,13 @@ class Ref(Node):
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if not isinstance(value, str):
-            ctx.error(path, f"expected the name of a {self.what}, got {_type_name(value)} {value!r}")
+            ctx.error(path, f"expected the name of a {self.what}, got {_got(value)}")
             return
         known = ctx.names(self.section)
         if value not in known:
             where = ".".join((ROOT, *self.section))
             listed = ", ".join(known) if known else "none declared"
-            ctx.error(path, f"{value!r} is not a {self.what} in {where} (known: {listed})")
+            ctx.error(path, f"{show(value)} is not a {self.what} in {where} (known: {listed})")
 
 
 class ListOf(Node):
@@ -139,7 +167,7 @@ class ListOf(Node):
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if not isinstance(value, list):
-            ctx.error(path, f"expected a list, got {_type_name(value)} {value!r}")
+            ctx.error(path, f"expected a list, got {_got(value)}")
             return
         if len(value) < self.min_items:
             ctx.error(path, f"needs at least {self.min_items} item(s), has {len(value)}")
@@ -148,7 +176,7 @@ class ListOf(Node):
             self.item.check(item, f"{path}[{index}]", ctx)
             if self.unique and isinstance(item, (str, int)):
                 if repr(item) in seen:
-                    ctx.error(f"{path}[{index}]", f"{item!r} is listed more than once")
+                    ctx.error(f"{path}[{index}]", f"{show(item)} is listed more than once")
                 seen.add(repr(item))
 
 
@@ -161,7 +189,7 @@ class Obj(Node):
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if not isinstance(value, Mapping):
-            ctx.error(path, f"expected a mapping, got {_type_name(value)} {value!r}")
+            ctx.error(path, f"expected a mapping, got {_got(value)}")
             return
         for key in value:
             if key not in self.fields:
@@ -185,7 +213,7 @@ class NamedMap(Node):
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if not isinstance(value, Mapping):
-            ctx.error(path, f"expected a mapping of names, got {_type_name(value)} {value!r}")
+            ctx.error(path, f"expected a mapping of names, got {_got(value)}")
             return
         if len(value) < self.min_items:
             ctx.error(path, f"needs at least {self.min_items} entr(y/ies), has {len(value)}")
@@ -208,7 +236,7 @@ class Keyed(Node):
 
     def check(self, value: Any, path: str, ctx: Context) -> None:
         if not isinstance(value, Mapping):
-            ctx.error(path, f"expected {self.what}, got {_type_name(value)} {value!r}")
+            ctx.error(path, f"expected {self.what}, got {_got(value)}")
             return
         keys = [key for key in self.shapes if key in value]
         if len(keys) != 1:
@@ -232,11 +260,11 @@ class Custom(Node):
 
 def _cpu_ranges(value: Any) -> str | None:
     if not isinstance(value, str) or not _CPU_RANGES.match(value):
-        return f"expected a CPU list like '0-15,32-47', got {value!r}"
+        return f"expected a CPU list like '0-15,32-47', got {_got(value)}"
     for part in value.split(","):
         bounds = [int(x) for x in part.split("-")]
         if len(bounds) == 2 and bounds[0] > bounds[1]:
-            return f"range {part.strip()!r} runs backwards"
+            return f"range {show(part.strip())} runs backwards"
     return None
 
 
@@ -402,6 +430,8 @@ LLM = Obj(
         "context_tokens": _int(minimum=1),
         "concurrency": _int(minimum=1),
         "claimed_tok_s": _num(),
+        "claimed_tok_s_kind": _str(choices=CLAIM_KINDS),
+        "offload": _str(choices=OFFLOAD),
         "claimed_vram_gb": _num(),
         "claimed_load_s": _num(),
         "claimed_model_gb": _num(),
@@ -423,7 +453,7 @@ INTENT = Obj(
                             "expected_usable_tb": _num(),
                             "claimed_failures_tolerated": _int(minimum=0),
                             "properties": Custom(
-                                lambda v: None if isinstance(v, Mapping) else f"expected a mapping, got {_type_name(v)}"
+                                lambda v: None if isinstance(v, Mapping) else f"expected a mapping, got {_got(v)}"
                             ),
                         }
                     )
@@ -474,8 +504,13 @@ INTENT = Obj(
 HOST_PLAN = Obj({"profile": _str(required=True, choices=PROFILES), "hardware": HARDWARE, "intent": INTENT})
 
 
-def validate(plan: Any) -> list[str]:
-    """Return the structural errors of ``plan``; an empty list means well-formed."""
+def problems(plan: Any) -> list[Problem]:
+    """Every schema error of ``plan`` in plan order, each saying whether it breaks the plan's shape."""
     ctx = Context(plan if isinstance(plan, Mapping) else {})
     HOST_PLAN.check(plan, ROOT, ctx)
-    return ctx.errors
+    return ctx.problems
+
+
+def validate(plan: Any) -> list[str]:
+    """Return the structural errors of ``plan``; an empty list means well-formed."""
+    return [f"{p.path}: {p.message}" for p in problems(plan)]

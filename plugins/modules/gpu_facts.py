@@ -35,6 +35,7 @@ options:
     description:
       - Seconds each nvidia-smi run may take before it is killed (through coreutils C(timeout)); a GPU
         that has fallen off the bus can make nvidia-smi hang. C(0) disables the limit.
+      - A negative value is refused before nvidia-smi runs.
     type: int
     default: 30
   gather_topology:
@@ -172,7 +173,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.gpu.facts import gather
+from ansible_collections.onprem.gpu_server.plugins.module_utils.gpu.facts import gather, timeout_problem
 from ansible_collections.onprem.gpu_server.plugins.module_utils.gpu.runner import NvidiaSmi
 
 # /proc and /sys are read below ROOT; tests point it at a fixture tree.
@@ -187,6 +188,9 @@ ARGUMENT_SPEC = {
 def run_module():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
+    problem = timeout_problem(params["timeout"])
+    if problem:
+        module.fail_json(msg=problem)
     runner = NvidiaSmi(module, params["nvidia_smi_path"], params["timeout"])
     facts = gather(runner if runner.binary else None, ROOT, params["gather_topology"], params["nvidia_smi_path"])
     for warning in facts["warnings"]:

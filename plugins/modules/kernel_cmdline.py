@@ -162,7 +162,6 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader import hostfiles
 from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader.cmdline import (
     CmdlineError,
     normalize_params,
@@ -182,6 +181,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader.plan 
     PlanError,
     plan,
 )
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host import files as hostfiles
 
 # Everything is read and written below ROOT; tests point it at a constructed tree.
 ROOT = "/"

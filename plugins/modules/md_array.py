@@ -14,8 +14,11 @@ description:
   - An array that already runs (same name) is left as it is; members that carry the superblock of an array
     with the requested name are assembled (C(mdadm --assemble --uuid)) instead of being created over.
   - Members that carry any signature (partition table, filesystem, ZFS label, another array's superblock)
-    are refused unless O(force=true); members in use (mounted, held by md/dm, in an active array) are always
-    refused.
+    are refused unless O(force=true); members in use (mounted, active swap, held by md/dm, in an active array)
+    are always refused.
+  - Before any command runs, refuses a name mdadm would not take (see O(name)), a malformed O(chunk), and one
+    device listed under two names (C(/dev/disk/by-id/...) and C(/dev/sdX) resolve to the same node) or
+    together with one of its partitions.
   - Creation is explicit about every choice (C(--metadata), C(--level), C(--raid-devices), C(--name),
     C(--bitmap)), so results do not depend on mdadm defaults.
   - Writes the array's C(ARRAY) line (by UUID) into O(config), keeping every other line, and reports that
@@ -26,7 +29,10 @@ author:
   - onprem.gpu_server maintainers (@onprem)
 options:
   name:
-    description: Array name (C(mdadm --name)); also the default device C(/dev/md/NAME).
+    description:
+      - Array name (C(mdadm --name)); also the default device C(/dev/md/NAME).
+      - 1 to 32 letters, digits, C(.), C(_) or C(-), not beginning with C(.) or C(-) (what mdadm 4.3 and later
+        accept); anything else, C(/) and C(..) included, is refused before any command runs.
     type: str
     required: true
   device:
@@ -57,7 +63,10 @@ options:
     choices: [auto, internal, none]
     default: auto
   chunk:
-    description: Chunk size for RAID0/RAID10 (C(mdadm --chunk), for example V(512K)).
+    description:
+      - Chunk size for RAID0/RAID10 (C(mdadm --chunk), for example V(512K)).
+      - A power of two of at least 4 KiB, written as KiB (V(64)) or with a C(K), C(M), C(G) or C(T) suffix
+        (V(512K), V(1M)); anything else is refused before any command runs.
     type: str
   force:
     description: Use members that carry signatures. Never overrides a member in use.
@@ -164,6 +173,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.planner import (
     PENDING_UUID,
     PlanError,
+    check_request,
     find_active,
     md_node,
     plan_array,
@@ -220,6 +230,11 @@ def main() -> None:
     request = dict(module.params)
     request["device"] = request["device"] or f"/dev/md/{request['name']}"
     runner, blk = MdadmRunner(module), BlockdevRunner(module)
+    try:
+        # Before any command: the name, the chunk, and each member listed once by its resolved node.
+        check_request(request, {p: blk.resolve(p) for p in request["devices"] if p.startswith("/")})
+    except PlanError as exc:
+        module.fail_json(msg=str(exc))
 
     state = read_state(runner)
     paths = set(request["devices"]) | {m["dev"] for d in state["active"].values() for m in d["members"]}

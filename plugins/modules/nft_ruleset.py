@@ -172,7 +172,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader import hostfiles
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host import files as hostfiles
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft import ruleset
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft.runner import NftError, NftRunner
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft.table import OwnedTable, Refused

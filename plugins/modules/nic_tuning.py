@@ -39,7 +39,9 @@ options:
         with another driver is refused before anything changes. Guards a driver-specific profile.
     type: str
   mtu:
-    description: MTU in bytes.
+    description:
+      - MTU in bytes, 68 to 65535; a value outside is refused before the NIC is looked up, and one outside the
+        NIC's own C(min_mtu)/C(max_mtu) before anything changes.
     type: int
   rings:
     description: Ring sizes, keyed as C(ethtool -G) takes them (V(rx), V(tx), V(rx-mini), V(rx-jumbo)).
@@ -167,12 +169,13 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader import hostfiles
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host import files as hostfiles
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nic import ethtool, linkfile
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nic.plan import (
     COALESCE_BOOLEANS,
     PlanError,
     bind,
+    check_want,
     current_values,
     mismatches,
     plan_nic,
@@ -211,7 +214,10 @@ def _whole(option: str, key: str, value: Any) -> int:
 
 
 def normalize_want(params: dict[str, Any]) -> dict[str, Any]:
-    """The requested settings with typed values; ValueError names the option and key."""
+    """The requested settings with typed values, checked against what any NIC takes (``check_want``).
+
+    ValueError names the option and key; nothing has been looked up or run yet.
+    """
     want: dict[str, Any] = {"mtu": params.get("mtu")}
     for section in ("rings", "channels"):
         want[section] = {str(k): _whole(section, k, v) for k, v in (params.get(section) or {}).items()}
@@ -232,6 +238,7 @@ def normalize_want(params: dict[str, Any]) -> dict[str, Any]:
         except TypeError:
             raise ValueError(f"features.{key}: {value!r} is not a boolean") from None
     want["features"] = features
+    check_want(want)
     return want
 
 

@@ -167,7 +167,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader import hostfiles
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host import files as hostfiles
 from ansible_collections.onprem.gpu_server.plugins.module_utils.pci import sysfs, vfio
 from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.commands import CommandFailed, PciCommands
 

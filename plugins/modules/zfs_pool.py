@@ -16,15 +16,24 @@ description:
   - An exported pool with the requested name is imported instead of being created over.
   - A vdev that the pool has and the request does not list is an error; this module never removes a vdev.
   - Disks that carry any signature (partition table, filesystem, another pool's label, md superblock) are
-    refused unless O(force=true); disks that are in use (mounted, held, in an active md array, in another
-    imported pool) are always refused.
+    refused unless O(force=true); disks that are in use (mounted, active swap, held, in an active md array, in
+    another imported pool) are always refused.
+  - Before any command runs, refuses a pool name zpool reserves or cannot take (see O(name)), an O(ashift)
+    outside 9-16 (0 lets zpool detect it), a topology below the collection's minimum disks, and one disk listed
+    under two names (C(/dev/disk/by-id/...) and C(/dev/sdX) resolve to the same node) or together with one of its
+    partitions.
   - In check mode the topology is still validated with C(zpool create -n) or C(zpool add -n).
   - See C(docs/storage-modules.md) in the collection for every refusal message.
 author:
   - onprem.gpu_server maintainers (@onprem)
 options:
   name:
-    description: Pool name.
+    description:
+      - Pool name. At most 239 letters, digits and C(_ - . :), beginning with a letter (OpenZFS's rules, without
+        the space OpenZFS also allows).
+      - Refused, before any command runs, are the names zpool reserves (C(mirror), C(raidz), C(draid), C(spare),
+        C(log) and any name beginning with C(mirror), C(raidz), C(draid) or C(spare)), names beginning with C(c)
+        and a digit (Solaris disk names), and the vdev class words C(cache), C(special) and C(dedup).
     type: str
     required: true
   state:
@@ -35,8 +44,10 @@ options:
     default: present
   vdevs:
     description:
-      - The complete vdev topology. Required with O(state=present).
+      - The complete vdev topology, a list of dicts. Required with O(state=present).
       - A V(stripe) entry with several disks means one single-disk vdev per disk.
+      - Minimum disks per vdev V(mirror) 2, V(raidz1) 3, V(raidz2) 4, V(raidz3) 5 (parity plus two data disks;
+        with fewer, a mirror holds as much); a disk may appear once, under one name.
     type: list
     elements: dict
     suboptions:
@@ -59,7 +70,8 @@ options:
         required: true
   ashift:
     description:
-      - Sector size exponent (12 for 4K sectors). Required to create a pool; passed to C(zpool add) too.
+      - Sector size exponent (12 for 4K sectors), 9 to 16, or 0 to let zpool detect it. Required to create a
+        pool; passed to C(zpool add) too.
       - On an existing pool a different value is reported as a warning, since existing vdevs keep theirs.
     type: int
   properties:
@@ -196,9 +208,16 @@ pool:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.validation import check_type_dict
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import BlockdevRunner, fallback_parent
-from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.planner import PlanError, disks_to_probe, plan_pool
+from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.planner import (
+    PlanError,
+    check_request,
+    disks_to_probe,
+    plan_pool,
+)
+from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.rules import vdevs_shape_problem
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.runner import ZfsRunner
 
 ARGUMENT_SPEC: dict[str, Any] = {
@@ -216,6 +235,41 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "allow_expand": {"type": "bool", "default": False},
     "allow_destroy": {"type": "bool", "default": False},
 }
+
+
+class PoolModule(AnsibleModule):
+    """AnsibleModule whose argument check names ``vdevs`` when it is not a list of dicts.
+
+    Ansible rejects ``vdevs: foo`` with 'dictionary requested, could not parse JSON or
+    key=value' and no option name. The raw value is gone once Ansible has validated it, so it
+    is looked at when the parameters are loaded, and the message is replaced when Ansible's
+    check then fails.
+    """
+
+    _vdevs_problem: str | None = None
+
+    def _load_params(self) -> None:
+        super()._load_params()
+        vdevs = self.params.get("vdevs")
+        if isinstance(vdevs, str) or (isinstance(vdevs, list) and any(isinstance(v, str) for v in vdevs)):
+            # Strings Ansible can read as dicts ('disks=...', JSON) pass its check; only the others fail.
+            self._vdevs_problem = _unreadable_vdevs(vdevs)
+
+    def fail_json(self, msg: str, **kwargs: Any) -> None:
+        problem, self._vdevs_problem = self._vdevs_problem, None
+        super().fail_json(msg=problem or msg, **kwargs)
+
+
+def _unreadable_vdevs(vdevs: str | list[Any]) -> str | None:
+    """The message for vdevs when Ansible cannot turn it into a list of dicts, else None."""
+    items = vdevs.split(",") if isinstance(vdevs, str) else vdevs
+    for item in items:
+        if isinstance(item, str):
+            try:
+                check_type_dict(item)
+            except TypeError:
+                return vdevs_shape_problem(vdevs)
+    return None
 
 
 def read_state(runner: ZfsRunner, name: str) -> dict[str, Any]:
@@ -271,10 +325,16 @@ def plan_once(module: AnsibleModule, runner: ZfsRunner, blk: BlockdevRunner, sta
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_if=[("state", "present", ["vdevs"])])
+    module = PoolModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
+                        required_if=[("state", "present", ["vdevs"])])
     runner, blk = ZfsRunner(module), BlockdevRunner(module)
     name = module.params["name"]
+    try:
+        # Before any command: name, ashift, topology, and each disk listed once by its resolved node.
+        requested = {d for v in module.params.get("vdevs") or [] for d in v["disks"] if d.startswith("/")}
+        check_request(module.params, {p: blk.resolve(p) for p in requested})
+    except PlanError as exc:
+        module.fail_json(msg=str(exc))
     state = read_state(runner, name)
     plan = plan_once(module, runner, blk, state)
     plans = [plan]

@@ -19,6 +19,18 @@ PROC_VERSION = "proc/driver/nvidia/version"
 NVIDIA_VENDOR = "10de"
 
 
+def timeout_problem(timeout: object) -> str | None:
+    """Why ``timeout`` (seconds per nvidia-smi run) cannot be used, or None.
+
+    ``0`` keeps its documented meaning (no limit); a negative number has none and would reach
+    coreutils' ``timeout``, which refuses it only after the module has started reading.
+    """
+    if isinstance(timeout, int) and not isinstance(timeout, bool) and timeout >= 0:
+        return None
+    return (f"timeout: {timeout!r} is negative: give the seconds each nvidia-smi run may take "
+            "(0 disables the limit; a GPU that has fallen off the bus can make nvidia-smi hang)")
+
+
 def read_kernel_version(root: str) -> dict[str, Any] | None:
     """The loaded kernel module's version line, or None when the module is not loaded."""
     try:

@@ -5,15 +5,25 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import refusal
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import refusal, same_devices
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers import array_line, merge_mdadm_conf
 
 LEVELS = ("raid0", "raid1", "raid10")
 MIN_DEVICES = {"raid0": 2, "raid1": 2, "raid10": 2}
 PENDING_UUID = "<assigned at creation>"
+# The array names mdadm 4.3 and later create: 1 to 32 characters from the POSIX portable filename
+# set, not beginning with '-' or '.'. Older mdadm takes more, but the name becomes /dev/md/NAME, so
+# a '/' or '..' would put the device node (and the mdadm.conf line) somewhere else.
+MD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,31}")
+# mdadm --chunk: a number of KiB, or a number with a K, M, G or T suffix (upper case only).
+CHUNK = re.compile(r"(?P<num>[0-9]+)(?P<unit>[KMGT]?)")
+CHUNK_UNITS = {"": 1 << 10, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+# mdadm refuses a chunk that is not a power of two or is smaller than 4 KiB (8 sectors).
+CHUNK_MIN = 4 << 10
 
 
 class PlanError(Exception):
@@ -56,6 +66,47 @@ def find_active(request: dict[str, Any], active: dict[str, dict[str, Any]],
     return None, None
 
 
+def name_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be an array name (a message naming the option), or None."""
+    if isinstance(name, str) and MD_NAME.fullmatch(name):
+        return None
+    return (f"name: {name!r} cannot be an md array name: use 1 to 32 letters, digits, '.', '_' or '-', "
+            "not beginning with '.' or '-' (the array appears as /dev/md/NAME)")
+
+
+def chunk_problem(chunk: Any) -> str | None:
+    """Why ``chunk`` is not a chunk size mdadm takes, or None (also when unset)."""
+    if chunk is None or chunk == "":
+        return None
+    match = CHUNK.fullmatch(str(chunk))
+    size = int(match.group("num")) * CHUNK_UNITS[match.group("unit")] if match else 0
+    if size >= CHUNK_MIN and size & (size - 1) == 0:
+        return None
+    return (f"chunk: {chunk!r} is not a chunk size mdadm takes: a power of two of at least 4K, written as KiB "
+            "with an optional K, M, G or T suffix (for example 64, 512K, 1M)")
+
+
+def check_request(request: dict[str, Any], devices: dict[str, dict[str, str]] | None = None) -> None:
+    """Refuse a request that is wrong whatever the system holds; run before any command.
+
+    With ``devices`` (each requested path resolved, see ``BlockdevRunner.resolve``), also refuse
+    one device listed under two names: mdadm would otherwise take it twice, and the refusal for a
+    used device would name it twice instead of saying it is listed twice.
+    """
+    for problem in (name_problem(request.get("name")), chunk_problem(request.get("chunk"))):
+        if problem:
+            raise PlanError(problem)
+    level, disks = request["level"], list(request["devices"])
+    if level not in LEVELS:
+        raise PlanError(f"level must be one of {', '.join(LEVELS)}, got '{level}'")
+    if len(disks) < MIN_DEVICES[level] or len(set(disks)) != len(disks):
+        got = ", ".join(disks) or "none"
+        raise PlanError(f"{level} needs at least {MIN_DEVICES[level]} distinct devices, got {got}")
+    twice = same_devices(disks, devices or {})
+    if twice:
+        raise PlanError("devices: " + "; ".join(twice) + "; list each device once")
+
+
 def create_argv(request: dict[str, Any]) -> list[str]:
     """``mdadm --create`` with every choice explicit (no defaults that differ between mdadm versions)."""
     level = request["level"]
@@ -88,12 +139,8 @@ def plan_array(request: dict[str, Any], state: dict[str, Any],
     ({path: block device findings}).
     """
     devices = devices or {}
+    check_request(request, devices)
     level, disks = request["level"], list(request["devices"])
-    if level not in LEVELS:
-        raise PlanError(f"level must be one of {', '.join(LEVELS)}, got '{level}'")
-    if len(disks) < MIN_DEVICES[level] or len(set(disks)) != len(disks):
-        got = ", ".join(disks) or "none"
-        raise PlanError(f"{level} needs at least {MIN_DEVICES[level]} distinct devices, got {got}")
     plan = Plan()
     mdstat_arrays = (state.get("mdstat") or {}).get("arrays", {})
 

@@ -16,6 +16,10 @@ from typing import Any
 SECTIONS = ("mtu", "channels", "rings", "coalesce", "features")
 # ethtool -C takes these as on/off; every other coalesce parameter is a number.
 COALESCE_BOOLEANS = ("adaptive-rx", "adaptive-tx", "cqe-mode-rx", "cqe-mode-tx")
+# No NIC takes an MTU outside these: 68 is the smallest an IPv4 host must take (RFC 791, the
+# kernel's ETH_MIN_MTU), 65535 the largest IP packet (IP_MAX_MTU). The NIC's own min_mtu/max_mtu
+# are checked once it is found.
+MTU_MIN, MTU_MAX = 68, 65535
 
 
 class PlanError(ValueError):
@@ -32,6 +36,21 @@ class Plan:
     @property
     def changed(self) -> bool:
         return bool(self.commands)
+
+
+def check_want(want: dict[str, Any]) -> None:
+    """Refuse values no NIC takes, naming the option; runs before the NIC is looked up.
+
+    ``want`` is shaped as for ``plan_nic``. The limits that depend on the NIC (pre-set
+    maximums, min_mtu/max_mtu, what the driver implements) are ``plan_nic``'s.
+    """
+    mtu = want.get("mtu")
+    if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or not MTU_MIN <= mtu <= MTU_MAX):
+        raise PlanError(f"mtu: {mtu!r} is outside {MTU_MIN}-{MTU_MAX}")
+    for section in ("rings", "channels", "coalesce"):
+        for key, value in sorted((want.get(section) or {}).items()):
+            if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+                raise PlanError(f"{section}.{key}: {value} must not be negative")
 
 
 def _label(state: dict[str, Any]) -> str:

@@ -11,8 +11,89 @@ offending value so the caller can find it in the inventory.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Set
 from typing import Any
+
+# How much of a user's value a message quotes; a whole plan pasted into one
+# line of output hides the finding it belongs to.
+SHOW_LIMIT = 60
+ELLIPSIS = "\u2026"
+
+
+def type_name(value: Any) -> str:
+    """The plain name of ``value``'s type, as a plan's author knows it (``string``, ``list``, ``mapping``).
+
+    ansible-core 2.19 hands filters its own subclasses (``_AnsibleTaggedStr``,
+    ``_AnsibleTaggedFloat``, ``_AnsibleLazyTemplateList``, ...), so the name is
+    chosen by ``isinstance`` and never taken from ``type(value).__name__``.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes"
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, Set):
+        return "set"
+    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__"):
+        return "list"
+    return "value"
+
+
+def _pieces(value: Any) -> Iterator[str]:
+    """The value in YAML-like flow style, piece by piece so a long one can be cut early."""
+    if value is None:
+        yield "null"
+    elif isinstance(value, bool):
+        yield "true" if value else "false"
+    elif isinstance(value, int):
+        yield str(int(value))
+    elif isinstance(value, float):
+        # YAML's spelling: the author wrote .nan or .inf, not Python's nan/inf.
+        if math.isnan(value):
+            yield ".nan"
+        elif math.isinf(value):
+            yield ".inf" if value > 0 else "-.inf"
+        else:
+            yield repr(float(value))
+    elif isinstance(value, str):
+        yield repr(str(value))
+    elif isinstance(value, Mapping):
+        yield "{"
+        for index, key in enumerate(value):
+            if index:
+                yield ", "
+            yield from _pieces(key)
+            yield ": "
+            yield from _pieces(value[key])
+        yield "}"
+    elif isinstance(value, (list, tuple, Set)):
+        yield "["
+        for index, item in enumerate(value):
+            if index:
+                yield ", "
+            yield from _pieces(item)
+        yield "]"
+    else:
+        yield f"<{type_name(value)}>"
+
+
+def show(value: Any, limit: int = SHOW_LIMIT) -> str:
+    """``value`` as the author wrote it, cut to ``limit`` characters with an ellipsis."""
+    text = ""
+    for piece in _pieces(value):
+        text += piece
+        if len(text) > limit:
+            return text[: limit - 1] + ELLIPSIS
+    return text
 
 
 class PlanInputError(ValueError):
@@ -27,35 +108,35 @@ def fail(path: str, problem: str) -> PlanInputError:
 def as_mapping(value: Any, path: str) -> Mapping[str, Any]:
     """Return ``value`` if it is a mapping, else raise naming ``path``."""
     if not isinstance(value, Mapping):
-        raise fail(path, f"expected a mapping, got {type(value).__name__}")
+        raise fail(path, f"expected a mapping, got {type_name(value)} {show(value)}")
     return value
 
 
 def as_list(value: Any, path: str) -> list[Any]:
     """Return ``value`` as a list; strings and mappings are not lists."""
     if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
-        raise fail(path, f"expected a list, got {type(value).__name__}")
+        raise fail(path, f"expected a list, got {type_name(value)} {show(value)}")
     return list(value)
 
 
 def as_number(value: Any, path: str, minimum: float | None = 0, allow_equal: bool = True) -> float:
     """Return a real number (int or float, not bool) no smaller than ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise fail(path, f"expected a number, got {value!r}")
+        raise fail(path, f"expected a number, got {type_name(value)} {show(value)}")
     if not math.isfinite(value):
-        raise fail(path, f"expected a finite number, got {value!r}")
+        raise fail(path, f"expected a finite number, got {show(value)}")
     if minimum is not None and (value < minimum or (value == minimum and not allow_equal)):
         bound = ">=" if allow_equal else ">"
-        raise fail(path, f"must be {bound} {minimum}, got {value!r}")
+        raise fail(path, f"must be {bound} {minimum}, got {show(value)}")
     return value
 
 
 def as_int(value: Any, path: str, minimum: int | None = 0) -> int:
     """Return an integer (not bool, not float) no smaller than ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise fail(path, f"expected an integer, got {value!r}")
+        raise fail(path, f"expected an integer, got {type_name(value)} {show(value)}")
     if minimum is not None and value < minimum:
-        raise fail(path, f"must be >= {minimum}, got {value!r}")
+        raise fail(path, f"must be >= {minimum}, got {show(value)}")
     return value
 
 
@@ -79,7 +160,7 @@ def named_items(value: Any, path: str) -> list[tuple[str, Mapping[str, Any]]]:
     seen: set[str] = set()
     for name, _entry in items:
         if name in seen:
-            raise fail(path, f"name {name!r} appears more than once")
+            raise fail(path, f"name {show(name)} appears more than once")
         seen.add(name)
     return items
 

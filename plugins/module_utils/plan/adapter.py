@@ -100,6 +100,23 @@ def llm_gpu(plan: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
     return entry
 
 
+def ram_bandwidth_gbs(plan: Mapping[str, Any]) -> tuple[float | None, str]:
+    """Peak host memory bandwidth in GB/s and where the figure comes from.
+
+    Channels x MT/s x 8 bytes is what the memory can do at most; the design's
+    own claimed figure is used only when the channels or the speed are missing.
+    """
+    mem = section(plan, "hardware", "memory")
+    cpu = section(plan, "hardware", "cpu")
+    if cpu.get("memory_channels_per_socket") and mem.get("speed_mts"):
+        channels = cpu["sockets"] * cpu["memory_channels_per_socket"]
+        peak = channels * mem["speed_mts"] * 8 / 1000
+        return peak, f"{channels} channels x {mem['speed_mts']} MT/s x 8 B"
+    if mem.get("claimed_bandwidth_gbs"):
+        return float(mem["claimed_bandwidth_gbs"]), "hardware.memory.claimed_bandwidth_gbs"
+    return None, "no memory channels, speed_mts or claimed_bandwidth_gbs in hardware"
+
+
 def memory(plan: Mapping[str, Any]) -> dict[str, Any]:
     """hardware.memory + cpu -> memory_budget's memory mapping (DIMM "GB" are GiB)."""
     mem = section(plan, "hardware", "memory")

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nic.irq import format_cpulist
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import fail
+from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import fail, show, type_name
 
 _ITEM = re.compile(r"^(\d+)(?:-(\d+))?$")
 
@@ -22,13 +22,13 @@ def parse_cpu_ranges(value: Any, path: str = "cpu_ranges") -> list[int]:
     because a pinning plan that names a CPU twice is almost always a typo.
     """
     if isinstance(value, bool):
-        raise fail(path, f"expected a CPU list string, got {value!r}")
+        raise fail(path, f"expected a CPU list string, got {type_name(value)} {show(value)}")
     if isinstance(value, int):
         if value < 0:
             raise fail(path, f"CPU numbers cannot be negative, got {value}")
         return [value]
     if not isinstance(value, str):
-        raise fail(path, f"expected a CPU list string such as '0-15,32-47', got {type(value).__name__}")
+        raise fail(path, f"expected a CPU list string such as '0-15,32-47', got {type_name(value)} {show(value)}")
     text = value.strip()
     if not text:
         return []
@@ -37,15 +37,15 @@ def parse_cpu_ranges(value: Any, path: str = "cpu_ranges") -> list[int]:
         item = raw.strip()
         match = _ITEM.match(item)
         if not match:
-            raise fail(path, f"cannot read {item!r} in {value!r}: expected N or N-M with N, M >= 0")
+            raise fail(path, f"cannot read {show(item)} in {show(value)}: expected N or N-M with N, M >= 0")
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) is not None else first
         if last < first:
-            raise fail(path, f"range {item!r} is reversed in {value!r}")
+            raise fail(path, f"range {show(item)} is reversed in {show(value)}")
         span = set(range(first, last + 1))
         twice = span & seen
         if twice:
-            raise fail(path, f"CPU(s) {format_cpu_ranges(sorted(twice))} listed more than once in {value!r}")
+            raise fail(path, f"CPU(s) {format_cpu_ranges(sorted(twice))} listed more than once in {show(value)}")
         seen |= span
     return sorted(seen)
 
@@ -57,11 +57,11 @@ def format_cpu_ranges(cpus: Iterable[Any], path: str = "cpus") -> str:
     the shortest such string and is independent of the input order.
     """
     if isinstance(cpus, (str, bytes)) or not hasattr(cpus, "__iter__"):
-        raise fail(path, f"expected a list of CPU numbers, got {type(cpus).__name__}")
+        raise fail(path, f"expected a list of CPU numbers, got {type_name(cpus)} {show(cpus)}")
     numbers: list[int] = []
     for index, cpu in enumerate(cpus):
         if isinstance(cpu, bool) or not isinstance(cpu, int):
-            raise fail(f"{path}[{index}]", f"expected an integer CPU number, got {cpu!r}")
+            raise fail(f"{path}[{index}]", f"expected an integer CPU number, got {type_name(cpu)} {show(cpu)}")
         if cpu < 0:
             raise fail(f"{path}[{index}]", f"CPU numbers cannot be negative, got {cpu}")
         numbers.append(cpu)

@@ -13,6 +13,8 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common imp
     as_list,
     fail,
     named_items,
+    show,
+    type_name,
 )
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.cpu import parse_cpu_ranges
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.topology import parse_topology
@@ -23,10 +25,10 @@ _PCI = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])(?
 def parse_pci(value: Any, path: str) -> tuple[str, str | None]:
     """Split a PCI address into (device ``DDDD:BB:DD``, function or None), domain defaulting to 0000."""
     if not isinstance(value, str):
-        raise fail(path, f"expected a PCI address such as '0000:3b:00.0', got {value!r}")
+        raise fail(path, f"expected a PCI address such as '0000:3b:00.0', got {type_name(value)} {show(value)}")
     match = _PCI.match(value.strip())
     if not match:
-        raise fail(path, f"{value!r} is not a PCI address (DDDD:BB:DD.F)")
+        raise fail(path, f"{show(value)} is not a PCI address (DDDD:BB:DD.F)")
     domain, bus, dev, func = match.groups()
     device = f"{(domain or '0000').lower()}:{bus.lower()}:{dev.lower()}"
     return device, func
@@ -89,7 +91,7 @@ def plan_gpu_placement(vms: Any, gpus: Any, numa_nodes: Any = None) -> dict[str,
                 continue
             device, func = parse_pci(ref, where)
             if device not in by_device:
-                errors.append(f"{where}: {ref!r} is neither a GPU name nor the address of a GPU in gpus")
+                errors.append(f"{where}: {show(ref)} is neither a GPU name nor the address of a GPU in gpus")
                 continue
             gpu_name = by_device[device]
             wanted[gpu_name] |= set(table[gpu_name]["functions"]) if func is None else {func}

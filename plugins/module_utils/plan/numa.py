@@ -17,6 +17,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common imp
     as_list,
     fail,
     named_items,
+    show,
 )
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.cpu import format_cpu_ranges, parse_cpu_ranges
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.topology import Topology, parse_topology
@@ -89,7 +90,7 @@ def plan_numa_pinning(
     topo = parse_topology(numa_nodes)
     gpu_node = gpu_nodes(gpus)
     if sibling_threads not in SIBLING_POLICIES:
-        raise fail("sibling_threads", f"must be one of {', '.join(SIBLING_POLICIES)}, got {sibling_threads!r}")
+        raise fail("sibling_threads", f"must be one of {', '.join(SIBLING_POLICIES)}, got {show(sibling_threads)}")
     errors: list[str] = []
     warnings: list[str] = []
     vm_list = named_items(vms, "vms")
@@ -105,7 +106,8 @@ def plan_numa_pinning(
             explicit[name] = cores
             if len(cores) != wanted[name]:
                 errors.append(
-                    f"vms.{name}: vcpus is {wanted[name]} but cores {vm['cores']!r} names {len(cores)} physical cores"
+                    f"vms.{name}: vcpus is {wanted[name]} but cores {show(vm['cores'])} "
+                    f"names {len(cores)} physical cores"
                 )
 
     # Host reserve: a count lets the plan choose, a CPU list pins it.
@@ -179,10 +181,10 @@ def plan_numa_pinning(
             warnings.append(f"vms.{name}: cores span NUMA nodes ({spread}); memory access crosses the interconnect")
         for gpu in as_list(vm.get("gpus") or [], f"vms.{name}.gpus"):
             if gpu not in gpu_node:
-                errors.append(f"vms.{name}.gpus: GPU {gpu!r} is not defined in gpus")
+                errors.append(f"vms.{name}.gpus: GPU {show(gpu)} is not defined in gpus")
                 continue
             if gpu in gpu_owner:
-                errors.append(f"vms.{name}.gpus: GPU {gpu!r} is already assigned to {gpu_owner[gpu]}")
+                errors.append(f"vms.{name}.gpus: GPU {show(gpu)} is already assigned to {gpu_owner[gpu]}")
             gpu_owner.setdefault(gpu, name)
             node = gpu_node[gpu]
             if node is not None and node not in topo.cores_by_node:
@@ -192,7 +194,7 @@ def plan_numa_pinning(
             elif cores and node not in nodes:
                 where = ", ".join(str(n) for n in sorted(nodes))
                 warnings.append(
-                    f"vms.{name}: GPU {gpu!r} hangs off NUMA node {node} but the VM's cores are on node {where}"
+                    f"vms.{name}: GPU {show(gpu)} hangs off NUMA node {node} but the VM's cores are on node {where}"
                 )
         result_vms[name] = {
             "vcpus": wanted[name],

@@ -8,15 +8,20 @@ goes through ``html.escape``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import show
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.cpu import format_cpu_ranges
 
-PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7", "#9c755f")
+# VM colours avoid red, which the picture keeps for what is wrong.
+PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#9c755f", "#86bcb6")
 HOST_COLOUR, FREE_COLOUR, CLASH_COLOUR = "#9aa0a6", "#ffffff", "#d62728"
+OK_COLOUR, WARN_COLOUR, OVER_TEXT = "#59a14f", "#ef6c00", "#b71c1c"
 CELL, GAP, PAD = 24, 3, 14
+BAR_LABEL, BAR_VALUE, BAR_HEIGHT = 230, 250, 22
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#202124;max-width:1280px}
@@ -39,10 +44,13 @@ def _e(value: Any) -> str:
     return escape(str(value), quote=True)
 
 
-def _text(x: float, y: float, body: Any, size: int = 12, weight: str = "normal", anchor: str = "start") -> str:
+def _text(
+    x: float, y: float, body: Any, size: int = 12, weight: str = "normal", anchor: str = "start", fill: str = ""
+) -> str:
+    colour = f' fill="{fill}"' if fill else ""
     return (
         f'<text x="{x:.0f}" y="{y:.0f}" font-size="{size}" font-weight="{weight}" '
-        f'text-anchor="{anchor}">{_e(body)}</text>'
+        f'text-anchor="{anchor}"{colour}>{_e(body)}</text>'
     )
 
 
@@ -67,12 +75,29 @@ def _owners(picture: Mapping[str, Any]) -> tuple[dict[int, list[str]], dict[str,
     return owners, colour
 
 
-def render_svg(picture: Mapping[str, Any]) -> str:
-    """NUMA nodes with their cores (coloured by owner), the GPUs on each node, VMs and storage tiers."""
+def _core_cell(x: float, y: float, label: Any, who: list[str], colour: Mapping[str, str]) -> list[str]:
+    """One core: its owner's colour, red when two owners claim it; a host core carries an H."""
+    if len(who) > 1:
+        fill = CLASH_COLOUR
+    elif who == ["host"]:
+        fill = HOST_COLOUR
+    elif who:
+        fill = colour.get(who[0], FREE_COLOUR)
+    else:
+        fill = FREE_COLOUR
+    tip = f"core {label}: {', '.join(who) if who else 'free'}"
+    text_colour = "#ffffff" if len(who) > 1 else "#202124"
+    parts = [_rect(x, y, CELL, CELL, fill, title=tip)]
+    parts.append(_text(x + CELL / 2, y + 16, label, 9, "bold" if len(who) > 1 else "normal", "middle", text_colour))
+    if "host" in who:
+        parts.append(_text(x + CELL - 3, y + 8, "H", 7, "bold", "end"))
+    return parts
+
+
+def _nodes(picture: Mapping[str, Any], y0: float) -> tuple[list[str], float, float]:
+    """The NUMA node boxes with their cores and GPUs -> (svg parts, right edge, bottom)."""
     nodes = picture.get("numa_nodes") or []
     gpus = picture.get("gpus") or []
-    vms = picture.get("vms") or []
-    storage = picture.get("storage") or []
     owners, colour = _owners(picture)
     parts: list[str] = []
     x = PAD
@@ -88,9 +113,6 @@ def render_svg(picture: Mapping[str, Any]) -> str:
         boxes.append((node, cores, cols, node_gpus, x, width))
         node_height = max(node_height, height)
         x += width + PAD
-    floating = [g for g in gpus if g.get("node") not in {n.get("id") for n in nodes}]
-    total_width = max(x, 760)
-    y0 = PAD
     for node, cores, cols, node_gpus, bx, width in boxes:
         parts.append(_rect(bx, y0, width, node_height, "#f8f9fa", rx=6))
         siblings = node.get("siblings") or []
@@ -101,18 +123,7 @@ def render_svg(picture: Mapping[str, Any]) -> str:
         for index, core in enumerate(cores):
             cx = bx + PAD + (index % cols) * (CELL + GAP)
             cy = y0 + 46 + (index // cols) * (CELL + GAP)
-            who = owners.get(core, [])
-            if len(who) > 1:
-                fill = CLASH_COLOUR
-            elif who == ["host"]:
-                fill = HOST_COLOUR
-            elif who:
-                fill = colour[who[0]]
-            else:
-                fill = FREE_COLOUR
-            tip = f"core {core}: {', '.join(who) if who else 'free'}"
-            parts.append(_rect(cx, cy, CELL, CELL, fill, title=tip))
-            parts.append(_text(cx + CELL / 2, cy + 16, core, 9, anchor="middle"))
+            parts += _core_cell(cx, cy, core, owners.get(core, []), colour)
         gy = y0 + 46 + (-(-len(cores) // cols) if cores else 1) * (CELL + GAP) + 12
         for gpu in node_gpus:
             fill = colour.get(gpu.get("vm") or "", "#e8eaed")
@@ -120,7 +131,138 @@ def render_svg(picture: Mapping[str, Any]) -> str:
             parts.append(_rect(bx + PAD, gy, width - 2 * PAD, 28, fill, title=f"{text} -> {gpu.get('vm') or 'no VM'}"))
             parts.append(_text(bx + PAD + 8, gy + 18, text, 11))
             gy += 34
-    y = y0 + node_height + PAD
+    return parts, x, y0 + node_height
+
+
+def _unplaced(picture: Mapping[str, Any], y: float, width: float) -> tuple[list[str], float]:
+    """Cores the plan asks for that this host does not have, in red beside a dashed outline of "no core"."""
+    missing = picture.get("unplaced") or []
+    if not missing:
+        return [], y
+    total = sum(m["count"] for m in missing)
+    parts = [_text(PAD, y + 14, f"Not on this host: {total} core(s) the plan asks for", 13, "bold", fill=OVER_TEXT)]
+    y += 22
+    x = PAD
+    for entry in missing:
+        owner = entry["owner"]
+        cpus = entry.get("cpus") or []
+        labels: list[Any] = cpus or ["H" if owner == "host" else "?"] * entry["count"]
+        what = "host reserve" if owner == "host" else owner
+        for label in labels:
+            if x + CELL > width - PAD:
+                x = PAD
+                y += CELL + GAP
+            tip = (
+                f"CPU {label} of {what}: no such CPU in numa_nodes"
+                if cpus
+                else f"{what}: a core it needs is not free on any node"
+            )
+            parts.append(
+                f'<rect x="{x:.0f}" y="{y:.0f}" width="{CELL}" height="{CELL}" rx="3" fill="{CLASH_COLOUR}" '
+                f'stroke="#7f0000" stroke-dasharray="3 2"><title>{_e(tip)}</title></rect>'
+            )
+            parts.append(_text(x + CELL / 2, y + 16, label, 9, "bold", "middle", "#ffffff"))
+            x += CELL + GAP
+        text = f"{what}: {entry['count']}" + (f" (CPU {format_cpu_ranges(cpus)})" if cpus else "")
+        parts.append(_text(x + 4, y + 16, text, 11))
+        x += 12 + 7 * len(text)
+    return parts, y + CELL + 14
+
+
+def _status(value: float, limit: float, warn_at: float) -> str:
+    if value > limit:
+        return CLASH_COLOUR
+    return WARN_COLOUR if value > warn_at * limit else OK_COLOUR
+
+
+def _bar(
+    y: float,
+    width: float,
+    label: str,
+    limit: float,
+    unit: str,
+    segments: list[tuple[float, str, str]],
+    limit_label: str,
+) -> list[str]:
+    """A horizontal bar of ``segments`` (value, colour, tooltip) against ``limit``; what lies beyond it is red."""
+    value = sum(v for v, _, _ in segments)
+    x0, right = PAD + BAR_LABEL, width - PAD - BAR_VALUE
+    scale = (right - x0) / max(limit, value, 1e-9)
+    over = value > limit
+    parts = [_text(PAD, y + 15, label, 12)]
+    parts.append(_rect(x0, y, limit * scale, BAR_HEIGHT, "#f1f3f4", rx=2, title=f"{limit:,.0f} {unit} {limit_label}"))
+    x: float = x0
+    for amount, fill, tip in segments:
+        if amount > 0:
+            parts.append(_rect(x, y + 3, amount * scale, BAR_HEIGHT - 6, fill, stroke="#ffffff", rx=0, title=tip))
+            x += amount * scale
+    if over:
+        parts.append(
+            f'<rect x="{x0 + limit * scale:.0f}" y="{y:.0f}" width="{(value - limit) * scale:.0f}" '
+            f'height="{BAR_HEIGHT}" fill="{CLASH_COLOUR}" fill-opacity="0.45" stroke="{CLASH_COLOUR}" '
+            f'stroke-width="2"><title>{_e(f"{value - limit:,.0f} {unit} over the {limit_label}")}</title></rect>'
+        )
+    lx = x0 + limit * scale
+    parts.append(
+        f'<line x1="{lx:.0f}" y1="{y - 4:.0f}" x2="{lx:.0f}" y2="{y + BAR_HEIGHT + 4:.0f}" '
+        'stroke="#202124" stroke-width="2"/>'
+    )
+    share = value / limit if limit else 0
+    verdict = f"{value:,.0f} of {limit:,.0f} {unit} ({share:.0%})"
+    if over:
+        verdict += f", {value - limit:,.0f} over"
+    weight, fill = ("bold", OVER_TEXT) if over else ("normal", "#202124")
+    parts.append(_text(right + 8, y + 15, verdict, 12, weight, fill=fill))
+    return parts
+
+
+def _budgets(picture: Mapping[str, Any], y: float, width: float) -> tuple[list[str], float]:
+    """Memory demand against the installed memory, and power against PSUs, UPS and circuit."""
+    memory = picture.get("memory")
+    power = picture.get("power") or []
+    if not memory and not power:
+        return [], y
+    _, colour = _owners(picture)
+    parts = [_text(PAD, y + 14, "Budgets (a black line marks each limit; red is beyond it)", 13, "bold")]
+    y += 26
+    if memory:
+        fills = {"huge pages": "#8ab4f8", "host reserve": HOST_COLOUR, "ZFS ARC max": "#a1887f"}
+        segments = [
+            (part["gib"], colour.get(part.get("vm") or "", fills.get(part["label"], "#c5cae9")),
+             f"{part['label']}: {part['gib']:g} GiB")
+            for part in memory.get("parts") or []
+            if isinstance(part.get("gib"), (int, float))
+        ]
+        parts += _bar(y, width, "memory demand", memory["installed_gib"], "GiB", segments, "installed")
+        # Parts beyond the limit are drawn under red; the caption keeps them readable.
+        all_parts = memory.get("parts") or []
+        vm_gib = sum(p["gib"] for p in all_parts if p.get("vm"))
+        terms = [f"VMs {show(vm_gib)}"] if any(p.get("vm") for p in all_parts) else []
+        terms += [f"{p['label']} {show(p['gib'])}" for p in all_parts if not p.get("vm")]
+        total = sum(p["gib"] for p in all_parts)
+        parts.append(
+            _text(PAD + BAR_LABEL, y + BAR_HEIGHT + 12, f"{' + '.join(terms)} = {show(total)} GiB", 10, fill="#5f6368")
+        )
+        y += BAR_HEIGHT + 26
+    for item in power:
+        fill = _status(item["value"], item["limit"], item.get("warn_at", 1.0))
+        segments = [(item["value"], fill, f"{item['value']:,.0f} W")]
+        parts += _bar(y, width, item["label"], item["limit"], "W", segments, item.get("limit_label", "limit"))
+        y += BAR_HEIGHT + 12
+    return parts, y + 4
+
+
+def render_svg(picture: Mapping[str, Any]) -> str:
+    """NUMA nodes with their cores (coloured by owner), the GPUs on each node, VMs, budgets and storage tiers."""
+    nodes = picture.get("numa_nodes") or []
+    gpus = picture.get("gpus") or []
+    vms = picture.get("vms") or []
+    storage = picture.get("storage") or []
+    _, colour = _owners(picture)
+    parts, right, bottom = _nodes(picture, PAD)
+    floating = [g for g in gpus if g.get("node") not in {n.get("id") for n in nodes}]
+    total_width = max(right, 900)
+    y = bottom + PAD
     if floating:
         parts.append(_text(PAD, y + 12, "GPUs without a NUMA node:", 12, "bold"))
         y += 20
@@ -128,7 +270,13 @@ def render_svg(picture: Mapping[str, Any]) -> str:
             parts.append(_rect(PAD, y, 360, 26, colour.get(gpu.get("vm") or "", "#e8eaed")))
             parts.append(_text(PAD + 8, y + 17, f"{gpu['name']}  {gpu.get('model', '')}  {gpu.get('pci', '')}", 11))
             y += 32
-    legend = [(HOST_COLOUR, "host reserve"), (FREE_COLOUR, "free"), (CLASH_COLOUR, "given twice")]
+    extra, y = _unplaced(picture, y, total_width)
+    parts += extra
+    legend = [
+        (HOST_COLOUR, "host reserve (H)"),
+        (FREE_COLOUR, "free"),
+        (CLASH_COLOUR, "given twice / not on this host"),
+    ]
     if vms:
         parts.append(_text(PAD, y + 14, "Virtual machines", 13, "bold"))
         y += 22
@@ -137,9 +285,12 @@ def render_svg(picture: Mapping[str, Any]) -> str:
             parts.append(_rect(PAD, y, 18, 18, fill))
             vm_gpus = ", ".join(vm.get("gpus") or []) or "no GPU"
             nodes_of = ", ".join(str(n) for n in vm.get("nodes") or []) or "-"
+            memory = vm.get("memory_gb", "?")
+            if isinstance(memory, float) and not math.isfinite(memory):
+                memory = show(memory)
             text = (
                 f"{vm['name']}: cores {format_cpu_ranges(vm.get('cores') or []) or 'none'} (node {nodes_of}), "
-                f"{vm.get('memory_gb', '?')} GiB, {vm_gpus}"
+                f"{memory} GiB, {vm_gpus}"
             )
             parts.append(_text(PAD + 26, y + 14, text, 12))
             y += 24
@@ -148,8 +299,10 @@ def render_svg(picture: Mapping[str, Any]) -> str:
     for fill, label in legend:
         parts.append(_rect(lx, y, 14, 14, fill))
         parts.append(_text(lx + 20, y + 12, label, 11))
-        lx += 130
-    y += 26
+        lx += 60 + 7 * len(label)
+    y += 30
+    extra, y = _budgets(picture, y, total_width)
+    parts += extra
     if storage:
         parts.append(_text(PAD, y + 14, "Storage", 13, "bold"))
         y += 22

@@ -5,18 +5,21 @@
 a malformed plan gets only those errors. A well-formed plan goes through the
 adapter into each calculation (NUMA pinning, memory budget, GPU placement,
 storage, network buffers, LLM fit, power, PCIe lanes) and, when ``facts`` are
-given, is compared with what the host reports. Pure: no I/O.
+given, is compared with what the host reports. A plan whose shape is right but
+holds a number that is not finite gets that schema error and every check that
+does not read the number; the others are named in a note. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan_schema import ROOT, validate
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan_schema import ROOT, problems
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan import adapter
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError, show
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.cpu import parse_cpu_ranges
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.findings import (
     Findings,
@@ -28,7 +31,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.memory impo
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.network import plan_nic_buffers
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.numa import plan_numa_pinning
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.pcie import plan_pcie_lanes
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.power import plan_power_budget
+from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.power import HEADROOM_FRACTION, plan_power_budget
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.report_facts import compare_facts
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.report_llm import check_llm
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.report_storage import check_storage
@@ -49,6 +52,9 @@ class Context:
         self.picture: dict[str, Any] = {"numa_nodes": [], "gpus": [], "vms": [], "storage": [], "host_cores": []}
         self.topology: list[dict[str, Any]] = []
         self.vms: list[dict[str, Any]] = []
+        # Checks not run because they read an unusable value; later checks that
+        # use their figures say so instead of computing from less.
+        self.skipped: set[str] = set()
 
     def table(self, title: str, columns: list[str], rows: list[list[Any]]) -> None:
         """Add a table; cells are rendered as text."""
@@ -60,6 +66,8 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float) and not math.isfinite(value):
+        return show(value)
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
     if isinstance(value, (list, tuple)):
@@ -107,9 +115,10 @@ def _threads(plan: Mapping[str, Any]) -> int:
 
 def _numa(ctx: Context) -> None:
     ctx.vms = adapter.vms(ctx.plan)
-    if not ctx.vms:
-        return
     reserve = adapter.section(ctx.plan, "intent", "host_reserve").get("cores", 0)
+    # A host without VMs still has its reserve placed, so the picture shows it.
+    if not ctx.vms and not reserve:
+        return
     result = plan_numa_pinning(ctx.vms, ctx.topology, reserve, adapter.gpus(ctx.plan), "vm")
     ctx.findings.absorb(result, "numa_pinning", locate_common(f"{INTENT}.vms"))
     ctx.figures["numa_pinning"] = {
@@ -120,6 +129,7 @@ def _numa(ctx: Context) -> None:
         "vms": result["vms"],
     }
     ctx.picture["host_cores"] = parse_cpu_ranges(result["host"]["cores"])
+    ctx.picture["unplaced"] = _unplaced(ctx, reserve, result)
     rows = []
     plan_vms = adapter.section(ctx.plan, "intent", "vms")
     for vm in ctx.vms:
@@ -135,7 +145,31 @@ def _numa(ctx: Context) -> None:
                 "disks": plan_vms[vm["name"]].get("disks") or [],
             }
         )
-    ctx.table("VMs and CPU pinning", ["vm", "vcpus", "physical cores", "NUMA nodes", "memory GiB", "GPUs"], rows)
+    if rows:
+        ctx.table("VMs and CPU pinning", ["vm", "vcpus", "physical cores", "NUMA nodes", "memory GiB", "GPUs"], rows)
+
+
+def _unplaced(ctx: Context, reserve: int, result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Cores the plan asks for that the host does not have: the picture draws them outside the nodes.
+
+    Explicit VM cores beyond the NUMA nodes keep their numbers; a host reserve
+    or an automatically placed VM that found no free cores is a count.
+    """
+    known = set(adapter.listed_cpus(ctx.plan))
+    missing: list[dict[str, Any]] = []
+    placed_host = len(parse_cpu_ranges(result["host"]["cores"]))
+    if reserve > placed_host:
+        missing.append({"owner": "host", "count": reserve - placed_host, "cpus": []})
+    for vm in ctx.vms:
+        if vm.get("cores"):
+            beyond = [c for c in parse_cpu_ranges(vm["cores"]) if c not in known]
+            if beyond:
+                missing.append({"owner": vm["name"], "count": len(beyond), "cpus": beyond})
+            continue
+        short = vm["vcpus"] - len(parse_cpu_ranges(result["vms"][vm["name"]]["cores"]))
+        if short > 0:
+            missing.append({"owner": vm["name"], "count": short, "cpus": []})
+    return missing
 
 
 def _memory(ctx: Context) -> None:
@@ -185,6 +219,11 @@ def _memory(ctx: Context) -> None:
             )
     ctx.figures["memory"] = figures
     b = result["breakdown_gib"]
+    parts = [{"label": vm["name"], "gib": vm["memory_gib"], "vm": vm["name"]} for vm in ctx.vms]
+    for label, key in (("huge pages", "hugepages"), ("host reserve", "host_reserve"), ("ZFS ARC max", "zfs_arc_max")):
+        if b[key]:
+            parts.append({"label": label, "gib": b[key]})
+    ctx.picture["memory"] = {"installed_gib": result["installed_gib"], "parts": parts}
     ctx.table(
         "Memory budget (GiB)",
         ["VMs", "huge pages", "host reserve", "ZFS ARC max", "demand", "installed", "free"],
@@ -200,6 +239,12 @@ def _memory(ctx: Context) -> None:
             ]
         ],
     )
+
+
+def _memory_layout(ctx: Context) -> None:
+    """The DIMM checks alone, for a plan whose memory demand cannot be summed (a VM's size is not finite)."""
+    result = plan_memory_budget(adapter.memory(ctx.plan), [], 0, 0, 0)
+    ctx.findings.absorb(result, "memory_budget", locate_common(f"{HW}.memory"))
 
 
 def _gpus(ctx: Context) -> None:
@@ -286,6 +331,11 @@ def _network(ctx: Context) -> None:
     )
 
 
+def _bar(label: str, value: float, limit: float, limit_label: str, warn_at: float) -> dict[str, Any]:
+    """One budget bar of the picture: a value against its limit, orange from ``warn_at`` of it."""
+    return {"label": label, "value": value, "limit": limit, "limit_label": limit_label, "warn_at": warn_at}
+
+
 def _power(ctx: Context) -> None:
     if not adapter.section(ctx.plan, "hardware", "power").get("psus"):
         return
@@ -296,6 +346,16 @@ def _power(ctx: Context) -> None:
     for key in ("ups", "circuit"):
         if key in result:
             ctx.figures["power"][key] = result[key]
+    psu = result["psu"]
+    bars = [_bar("PSUs: peak DC load" + (" (one PSU failed)" if psu["redundant"] else ""),
+                 psu["peak_dc_w"], psu["usable_w"], "usable", HEADROOM_FRACTION)]
+    if "ups" in result:
+        bars.append(_bar("UPS: peak at the wall", result["peak_wall_w"], result["ups"]["watts"], "rating",
+                         HEADROOM_FRACTION))
+    if "circuit" in result:
+        bars.append(_bar("circuit: continuous load", result["continuous_wall_w"], result["circuit"]["continuous_w"],
+                         "80 % of the breaker", 1.0))
+    ctx.picture["power"] = bars
     rows = [
         ["CPU + GPU TDP (DC)", result["components_w"], "-"],
         ["peak at the wall", result["peak_wall_w"], "-"],
@@ -349,6 +409,97 @@ def _pcie(ctx: Context) -> None:
     ctx.table("PCIe links", ["device", "lanes", "link gen", "GB/s per direction"], rows)
 
 
+# What each check reads, as plan paths below host_plan ("*" is any one name,
+# list indexes are dropped). A value the schema found unusable (not finite)
+# skips exactly the checks that read it; the others still report. A check that
+# builds on another's result (pinning on the CPU topology) lists its inputs too.
+_TOPOLOGY = (
+    "hardware.cpu.sockets",
+    "hardware.cpu.cores_per_socket",
+    "hardware.cpu.threads_per_core",
+    "hardware.numa_nodes",
+)
+READS: dict[str, tuple[str, ...]] = {
+    "cpu": _TOPOLOGY,
+    "numa_pinning": (
+        *_TOPOLOGY,
+        "intent.vms.*.vcpus",
+        "intent.vms.*.cores",
+        "intent.vms.*.gpus",
+        "intent.host_reserve.cores",
+        "hardware.gpus.*.numa_node",
+    ),
+    "memory_layout": ("hardware.memory", "hardware.cpu.sockets", "hardware.cpu.memory_channels_per_socket"),
+    "memory_budget": (
+        "hardware.memory",
+        "hardware.cpu.sockets",
+        "hardware.cpu.memory_channels_per_socket",
+        "intent.vms.*.memory_gb",
+        "intent.vms.*.hugepages_gb",
+        "intent.host_reserve.memory_gb",
+        "intent.zfs.arc_max_gb",
+        "intent.hugepages_gb",
+    ),
+    "gpu_placement": (*_TOPOLOGY, "hardware.gpus.*.vram_gb", "hardware.gpus.*.numa_node", "intent.vms.*.gpus"),
+    "storage": (
+        "hardware.disks",
+        "intent.zfs.pools",
+        "intent.md_arrays",
+        "intent.landing_zone",
+        "intent.vms.*.disks",
+    ),
+    "nic_buffers": ("intent.network", "hardware.nics.*.speed_gbps"),
+    "llm_fit": (
+        "intent.llm_deployments",
+        "hardware.gpus.*.vram_gb",
+        "hardware.gpus.*.memory_bandwidth_gbs",
+        "hardware.gpus.*.pcie_gen",
+        "hardware.gpus.*.pcie_width",
+        "hardware.disks.*.seq_read_mbs",
+        "hardware.memory.total_gb",
+        "hardware.memory.speed_mts",
+        "hardware.memory.claimed_bandwidth_gbs",
+        "hardware.cpu.sockets",
+        "hardware.cpu.memory_channels_per_socket",
+    ),
+    "power_budget": ("hardware.power", "hardware.cpu.tdp_w", "hardware.cpu.sockets", "hardware.gpus.*.tdp_w"),
+    "pcie_lanes": (
+        "hardware.cpu.sockets",
+        "hardware.cpu.pcie_lanes_per_socket",
+        "hardware.cpu.pcie_gen",
+        "hardware.numa_nodes",
+        "hardware.gpus.*.pcie_gen",
+        "hardware.gpus.*.pcie_width",
+        "hardware.gpus.*.numa_node",
+        "hardware.disks.*.pcie_gen",
+        "hardware.disks.*.pcie_width",
+        "hardware.nics.*.pcie_gen",
+        "hardware.nics.*.pcie_width",
+    ),
+    "facts": (*_TOPOLOGY, "hardware.memory.total_gb", "hardware.gpus", "hardware.disks", "hardware.nics"),
+}
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _reads(check: str, path: str) -> bool:
+    """Does ``check`` read the value at plan ``path`` (``host_plan.intent.vms.a.memory_gb``)?"""
+    parts = _INDEX.sub("", path).split(".")[1:]
+    for pattern in READS[check]:
+        want = pattern.split(".")
+        if len(want) <= len(parts) and all(w in ("*", p) for w, p in zip(want, parts[: len(want)], strict=True)):
+            return True
+    return False
+
+
+def _skipped(check: str, path: str, unusable: list[str], findings: Findings) -> bool:
+    """Note and skip ``check`` when it reads a value the schema found unusable."""
+    bad = [p for p in unusable if _reads(check, p)]
+    if bad:
+        what = "which is not a finite number" if len(bad) == 1 else "which are not finite numbers"
+        findings.note(path, check, f"not checked: it reads {', '.join(bad)}, {what}")
+    return bool(bad)
+
+
 CHECKS: tuple[tuple[str, str, Callable[[Context], None]], ...] = (
     ("cpu", f"{HW}.numa_nodes", _cpu),
     ("numa_pinning", f"{INTENT}.vms", _numa),
@@ -360,6 +511,9 @@ CHECKS: tuple[tuple[str, str, Callable[[Context], None]], ...] = (
     ("power_budget", f"{HW}.power", _power),
     ("pcie_lanes", f"{HW}.cpu", _pcie),
 )
+
+
+PARTS: dict[str, tuple[str, Callable[[Context], None]]] = {"memory_budget": ("memory_layout", _memory_layout)}
 
 
 def _result(ctx: Context | None, findings: Findings) -> dict[str, Any]:
@@ -384,21 +538,33 @@ def build_report(host_plan: Any, facts: Any = None) -> dict[str, Any]:
     plan variable it is about. A structurally invalid plan returns only the
     schema errors.
     """
-    schema_errors = validate(host_plan)
-    if schema_errors:
+    found = problems(host_plan)
+    if any(p.blocking for p in found):
         findings = Findings()
-        for raw in schema_errors:
-            prefix, rest = split_prefix(raw)
-            findings.error(prefix or ROOT, "schema", rest)
+        for problem in found:
+            findings.error(problem.path, "schema", problem.message)
         return _result(None, findings)
     ctx = Context(host_plan)
+    unusable = [p.path for p in found]
+    for problem in found:
+        ctx.findings.error(problem.path, "schema", problem.message)
+    # Every check that takes the VM list reads it from here, so skipping the
+    # pinning check does not hide the VMs from the memory budget.
+    ctx.vms = adapter.vms(host_plan)
     for name, path, check in CHECKS:
+        if _skipped(name, path, unusable, ctx.findings):
+            ctx.skipped.add(name)
+            part = PARTS.get(name)
+            # What of a skipped check does not read the unusable value still runs.
+            if part and not any(_reads(part[0], p) for p in unusable):
+                part[1](ctx)
+            continue
         try:
             check(ctx)
         except PlanInputError as exc:
             prefix, rest = split_prefix(str(exc))
             ctx.findings.error(path, name, f"{prefix}: {rest}" if prefix else rest)
-    if facts is not None:
+    if facts is not None and not _skipped("facts", ROOT, unusable, ctx.findings):
         try:
             compare_facts(ctx, facts)
         except (PlanInputError, KeyError, TypeError, ValueError) as exc:

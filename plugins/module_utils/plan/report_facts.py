@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan import adapter
+from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import show, type_name
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.cpu import parse_cpu_ranges
 
 HW = adapter.HW
@@ -169,7 +170,7 @@ def _nics(ctx: Any, nics: list[Mapping[str, Any]], rows: list[list[Any]]) -> Non
 def compare_facts(ctx: Any, facts: Any) -> None:
     """Add findings and a "host vs plan" table for everything ``facts`` reports."""
     if not isinstance(facts, Mapping):
-        raise TypeError(f"expected a mapping of facts, got {type(facts).__name__}")
+        raise TypeError(f"expected a mapping of facts, got {type_name(facts)} {show(facts)}")
     listing = facts.get("host_listing") or {}
     rows: list[list[Any]] = []
     _cpu(ctx, facts, rows)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan import adapter
@@ -36,6 +37,8 @@ def _family_check(ctx: Any, path: str, model: str, params_b: float) -> None:
 
 def _load_bound_gbs(ctx: Any, gpus: list[str]) -> tuple[float | None, str]:
     """Fastest storage read rate in the plan, limited by the GPUs' PCIe links."""
+    if "storage" in ctx.skipped and adapter.section(ctx.plan, "intent", "md_arrays"):
+        return None, "the md arrays were not checked"
     sources: list[tuple[float, str]] = []
     for name, md in (ctx.figures.get("md") or {}).items():
         if md.get("read_bound_gbs"):
@@ -53,14 +56,33 @@ def _load_bound_gbs(ctx: Any, gpus: list[str]) -> tuple[float | None, str]:
     return rate, source
 
 
+def _claim_cell(dep: Mapping[str, Any]) -> str | None:
+    if dep.get("claimed_tok_s") is None:
+        return None
+    kind = dep.get("claimed_tok_s_kind", "per_stream").replace("_", " ")
+    return f"{dep['claimed_tok_s']:g} ({kind})"
+
+
+def _where(path: str, prefix: str | None, message: str) -> str:
+    """The plan variable a llm_fit message is about."""
+    if prefix == "claimed_vram_gb":
+        return f"{path}.claimed_vram_gb"
+    if prefix == "claimed_tokens_per_s":
+        return f"{path}.claimed_tok_s"
+    if prefix == "offload" or message.startswith("fits with CPU offload"):
+        return f"{path}.offload"
+    return path
+
+
 def check_llm(ctx: Any) -> None:
-    """Run llm_fit for every deployment and compare each claim with the bound."""
+    """Run llm_fit for every deployment and compare each claim with the bound of its kind."""
     f = ctx.findings
     deployments = adapter.section(ctx.plan, "intent", "llm_deployments") or {}
     owner: dict[str, str] = {}
     for vm in ctx.vms:
         for gpu in vm.get("gpus") or []:
             owner.setdefault(gpu, vm["name"])
+    ram_gbs, ram_basis = adapter.ram_bandwidth_gbs(ctx.plan)
     rows = []
     for name, dep in deployments.items():
         path = f"{INTENT}.llm_deployments.{name}"
@@ -70,6 +92,7 @@ def check_llm(ctx: Any) -> None:
         if not has_bandwidth:
             gpu["bandwidth_gb_s"] = 1
             f.note(f"{path}.gpus", "llm_fit", "decode bound not computed: a GPU has no memory_bandwidth_gbs")
+        offload = dep.get("offload", "none")
         result = plan_llm_fit(
             {"name": dep["model"], "params_b": dep["params_b"]},
             gpu,
@@ -79,20 +102,28 @@ def check_llm(ctx: Any) -> None:
             dep.get("concurrency", 1),
             claimed_tokens_per_s=dep.get("claimed_tok_s") if has_bandwidth else None,
             claimed_vram_gb=dep.get("claimed_vram_gb"),
+            claimed_tokens_per_s_kind=dep.get("claimed_tok_s_kind", "per_stream"),
+            offload=offload,
+            host_memory_bandwidth_gb_s=ram_gbs,
+            host_memory_gib=adapter.section(ctx.plan, "hardware", "memory").get("total_gb"),
         )
+        if offload == "cpu" and result["fits"]:
+            f.note(f"{path}.offload", "llm_fit", "the model fits the GPUs; nothing is offloaded to host RAM")
+        ram_assumption = f"host memory bandwidth {ram_gbs:.1f} GB/s: {ram_basis}" if ram_gbs else ram_basis
+        fit_errors = False
         for kind in ("errors", "warnings"):
             for raw in result[kind]:
                 prefix, rest = split_prefix(raw)
                 if prefix == "model":
                     f.note(f"{path}.params_b", "llm_fit", rest)
                     continue
-                where = {
-                    "claimed_vram_gb": f"{path}.claimed_vram_gb",
-                    "claimed_tokens_per_s": f"{path}.claimed_tok_s",
-                }.get(prefix or "", path)
                 message = rest if prefix else raw
+                fit_errors = fit_errors or (kind == "errors" and "does not fit" in message)
                 (f.error if kind == "errors" else f.warning)(
-                    where, "llm_fit", f"{dep['model']} {dep['precision']}: {message}"
+                    _where(path, prefix, message),
+                    "llm_fit",
+                    f"{dep['model']} {dep['precision']}: {message}",
+                    ram_assumption if "offload" in message.lower() else None,
                 )
         weights_gb = result["weights_bytes"] / 1e9
         claimed_model = dep.get("claimed_model_gb")
@@ -134,15 +165,24 @@ def check_llm(ctx: Any) -> None:
                 f"its GPUs are passed to different places ({', '.join(owners)}); one inference process cannot use "
                 "them together with this VM layout",
             )
+        claim = result["claim"] or {}
+        offloaded = result["offload"] or {}
         ctx.figures.setdefault("llm", {})[name] = {
             "fits": result["fits"],
+            "fits_with_offload": bool(offloaded) and not fit_errors,
+            "offload_gb": round(offloaded["bytes"] / 1e9, 1) if offloaded else None,
             "weights_gb": round(weights_gb, 1),
             "required_gib_per_gpu": round(result["required_bytes_per_gpu"] / GIB, 1),
             "vram_gib_per_gpu": round(result["available_bytes"] / len(dep["gpus"]) / GIB, 1),
             "decode_tok_s_max": round(result["decode_tokens_per_s_max"], 1) if has_bandwidth else None,
+            "claim_kind": claim.get("kind"),
+            "claim_streams": claim.get("streams"),
+            "claim_bound_tok_s": round(claim["bound"], 1) if claim.get("bound") is not None else None,
             "load_s_min": None if load_s is None else round(load_s, 1),
         }
         fig = ctx.figures["llm"][name]
+        fits = "yes" if result["fits"] else "with CPU offload" if fig["fits_with_offload"] else "no"
+        bound = fig["claim_bound_tok_s"] if claim.get("kind") == "aggregate" else fig["decode_tok_s_max"]
         rows.append(
             [
                 name,
@@ -152,9 +192,9 @@ def check_llm(ctx: Any) -> None:
                 fig["weights_gb"],
                 fig["required_gib_per_gpu"],
                 fig["vram_gib_per_gpu"],
-                fig["fits"],
-                fig["decode_tok_s_max"],
-                dep.get("claimed_tok_s"),
+                fits,
+                _claim_cell(dep),
+                bound if has_bandwidth else None,
             ]
         )
     if rows:
@@ -169,8 +209,8 @@ def check_llm(ctx: Any) -> None:
                 "needs GiB/GPU",
                 "VRAM GiB/GPU",
                 "fits",
-                "max tok/s",
-                "claimed tok/s",
+                "claimed tok/s (kind)",
+                "bound of that kind",
             ],
             rows,
         )

@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan import adapter
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError, show
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.pcie import GB_S_PER_LANE
 from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.zfs import PARITY, zfs_space
 
@@ -247,7 +247,7 @@ def check_storage(ctx: Any) -> None:
             where = f"{INTENT}.vms.{vm_name}.disks[{index}]"
             if "tier" in disk:
                 if disk["tier"] not in capacity and disk["tier"] not in usable_pool:
-                    f.note(where, "storage", f"tier {disk['tier']!r} is no md array or ZFS pool; size not checked")
+                    f.note(where, "storage", f"tier {show(disk['tier'])} is no md array or ZFS pool; size not checked")
                 tier_use[disk["tier"]] += disk["size_gb"] * 1e9
             elif "passthrough" in disk:
                 name = disk["passthrough"]

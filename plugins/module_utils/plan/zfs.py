@@ -15,6 +15,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common imp
     as_list,
     fail,
 )
+from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.rules import MIN_DISKS
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
@@ -89,13 +90,11 @@ def _check_layout(count: int, layout: str, vdevs: int) -> int:
     if count % vdevs:
         raise fail("vdevs", f"{count} disks cannot be split into {vdevs} equal vdevs")
     width = count // vdevs
-    nparity = PARITY[layout]
-    if layout == "mirror" and width < 2:
-        raise fail("disks_bytes", f"a mirror needs at least 2 disks per vdev, got {width}")
-    # OpenZFS accepts nparity+1 disks, but that stores one data disk's worth:
-    # a mirror of the same disks is as large and faster, so refuse it.
-    if nparity and width < nparity + 2:
-        raise fail("disks_bytes", f"{layout} needs at least {nparity + 2} disks per vdev, got {width}")
+    # The same minimum as the zfs_pool module's (the collection's one table, with its reasons).
+    minimum = MIN_DISKS[layout]
+    if width < minimum:
+        what = "a mirror" if layout == "mirror" else layout
+        raise fail("disks_bytes", f"{what} needs at least {minimum} disks per vdev, got {width}")
     return width
 
 

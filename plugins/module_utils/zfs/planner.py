@@ -13,11 +13,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import fallback_parent, refusal
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import (
+    fallback_parent,
+    refusal,
+    same_devices,
+)
+from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.rules import (
+    MIN_DISKS,
+    ashift_problem,
+    pool_name_problem,
+    vdevs_shape_problem,
+)
 
 ROLES = ("data", "special", "dedup", "log", "cache")
 TYPES = ("stripe", "mirror", "raidz1", "raidz2", "raidz3")
-MIN_DISKS = {"stripe": 1, "mirror": 2, "raidz1": 2, "raidz2": 3, "raidz3": 4}
 ROLE_TYPES = {"data": set(TYPES), "special": {"stripe", "mirror"}, "dedup": {"stripe", "mirror"},
               "log": {"stripe", "mirror"}, "cache": {"stripe"}}
 # Dataset properties zfs accepts only at creation (``zfs get`` shows most of them with source "-").
@@ -83,6 +92,9 @@ def same_value(wanted: Any, current: str, prop: str = "", aliases: dict[str, dic
 
 def normalize_vdevs(vdevs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Validate the requested topology and expand ``stripe`` groups into single-disk vdevs."""
+    shape = vdevs_shape_problem(vdevs)
+    if shape:
+        raise PlanError(shape)
     groups: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for index, vdev in enumerate(vdevs):
@@ -104,6 +116,29 @@ def normalize_vdevs(vdevs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             groups.extend({"role": role, "type": "stripe", "disks": [disk]} for disk in disks)
         else:
             groups.append({"role": role, "type": kind, "disks": disks})
+    return groups
+
+
+def check_request(request: dict[str, Any], devices: dict[str, dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """Refuse a request that is wrong whatever the system holds; run before any command.
+
+    Checks the pool name, ashift and (with state=present) the topology, and returns the
+    normalized vdev groups. With ``devices`` (requested paths resolved, see
+    ``BlockdevRunner.resolve``) it also refuses one disk listed under two names, or a disk
+    together with one of its partitions: zpool itself notices that only after it has written a
+    partition table to the disk.
+    """
+    for problem in (pool_name_problem(request.get("name")), ashift_problem(request.get("ashift"))):
+        if problem:
+            raise PlanError(problem)
+    if request.get("state", "present") == "absent":
+        return []
+    groups = normalize_vdevs(request.get("vdevs") or [])
+    if not groups:
+        raise PlanError("vdevs must list at least one vdev")
+    twice = same_devices([d for g in groups for d in g["disks"]], devices or {})
+    if twice:
+        raise PlanError("vdevs: " + "; ".join(twice) + "; list each disk once")
     return groups
 
 
@@ -204,7 +239,7 @@ def _compare_props(kind: str, pool: str, wanted: dict[str, Any], current: dict[s
 
 def disks_to_probe(request: dict[str, Any], state: dict[str, Any], devices: dict[str, dict[str, str]]) -> list[str]:
     """Requested disks that are not already members of this pool (they must be checked for signatures)."""
-    groups = normalize_vdevs(request.get("vdevs") or [])
+    groups = check_request(request, devices)
     pool = state.get("pool")
     if not pool:
         return [d for g in groups for d in g["disks"]]
@@ -257,6 +292,7 @@ def plan_pool(request: dict[str, Any], state: dict[str, Any], devices: dict[str,
     """
     devices, probes = devices or {}, probes or {}
     name = request["name"]
+    groups = check_request(request, devices)
     pool = state.get("pool")
     importable = [p for p in state.get("importable") or [] if p["name"] == name]
     plan = Plan()
@@ -273,10 +309,6 @@ def plan_pool(request: dict[str, Any], state: dict[str, Any], devices: dict[str,
         plan.commands.append(["zpool", "destroy", name])
         plan.before, plan.after = _topology_state(pool, False), {"state": "absent"}
         return plan
-
-    groups = normalize_vdevs(request.get("vdevs") or [])
-    if not groups:
-        raise PlanError("vdevs must list at least one vdev")
 
     if pool is None and importable:
         if len(importable) > 1:

@@ -124,3 +124,107 @@ def test_more_bits_need_more_memory_and_decode_slower(params_b, low, high, tp):
     assert a["decode_tokens_per_s_max"] >= b["decode_tokens_per_s_max"]
     if b["fits"]:
         assert a["fits"]
+
+
+def test_per_stream_claim_says_which_kind_was_checked():
+    result = llm_fit(MISTRAL_7B, RTX4000ADA, "fp16", context=0, claimed_tokens_per_s=200)
+    assert result["claim"] == {"kind": "per_stream", "tokens_per_s": 200, "bound": result["decode_tokens_per_s_max"],
+                               "streams": 1}
+    assert "checked as a per-stream claim (one stream)" in result["errors"][0]
+
+
+def test_aggregate_claim_is_checked_against_the_batched_bound():
+    # "Concurrent Users: 10-20+ per GPU (with batching)": 16 streams of 2048 tokens share one weight read per step.
+    ok = llm_fit(
+        MISTRAL_7B, RTX4000ADA, "fp16", context=2048, concurrency=16, claimed_tokens_per_s=200,
+        claimed_tokens_per_s_kind="aggregate",
+    )
+    assert ok["ok"], ok["errors"]
+    assert ok["claim"]["kind"] == "aggregate" and ok["claim"]["streams"] == 16
+    assert ok["claim"]["bound"] == pytest.approx(ok["aggregate_tokens_per_s_max"])
+    # The same number for one stream is beyond the memory-bandwidth bound.
+    per_stream = llm_fit(MISTRAL_7B, RTX4000ADA, "fp16", context=2048, concurrency=16, claimed_tokens_per_s=200)
+    assert not per_stream["ok"]
+    assert "checked as a per-stream claim (16 streams decoding together)" in per_stream["errors"][0]
+
+
+def test_aggregate_claim_without_concurrency_uses_the_most_streams_that_fit():
+    result = llm_fit(
+        MISTRAL_7B, RTX4000ADA, "fp16", context=4096, claimed_tokens_per_s=800, claimed_tokens_per_s_kind="aggregate"
+    )
+    # 20475 MiB - 1 GiB overhead = 20.40 GB; less 14.48 GB of weights leaves 5.92 GB for KV caches of
+    # 32 layers x 8 heads x 128 x 2 x 2 B x 4096 tokens = 0.537 GB: 11 streams.
+    assert result["batch_max"] == 11
+    message = result["errors"][0]
+    assert message.startswith("claimed_tokens_per_s: 800 tok/s in aggregate exceeds the batched bound of")
+    assert "11 streams (the most whose KV cache at 4096 tokens fits beside the weights)" in message
+    assert message.endswith("checked as an aggregate claim over many streams, not per stream")
+
+
+def test_aggregate_claim_without_context_has_no_memory_bound():
+    result = llm_fit(
+        MISTRAL_7B, RTX4000ADA, "fp16", context=0, claimed_tokens_per_s=10_000, claimed_tokens_per_s_kind="aggregate"
+    )
+    assert result["ok"] and result["claim"]["bound"] is None and result["batch_max"] is None
+
+
+def test_offload_turns_does_not_fit_into_a_warning_with_the_ram_bound():
+    strict = llm_fit(LLAMA31_70B, RTX4090, "fp16", tensor_parallel=4)
+    assert any(e.startswith("does not fit in VRAM: needs") for e in strict["errors"])
+    result = llm_fit(
+        LLAMA31_70B, RTX4090, "fp16", tensor_parallel=4, offload="cpu", host_memory_bandwidth_gb_s=358.4,
+        host_memory_gib=512,
+    )
+    assert result["ok"] and not result["fits"]
+    offloaded = result["offload"]["bytes"]
+    # Weights and KV cache beyond 4 x (24564 MiB - 1 GiB) stay in RAM and are read once per token.
+    assert offloaded == pytest.approx(141.2e9 + result["kv_cache_bytes"] - 4 * (24564 * 2**20 - 2**30), rel=1e-6)
+    assert result["offload"]["tokens_per_s_max"] == pytest.approx(358.4e9 / offloaded)
+    assert result["decode_tokens_per_s_max"] == pytest.approx(358.4e9 / offloaded)
+    warning = next(w for w in result["warnings"] if w.startswith("fits with CPU offload only"))
+    assert f"= {358.4e9 / offloaded:.1f} tok/s per stream" in warning
+    assert "RAM bandwidth / offloaded bytes read per token" in warning
+
+
+def test_offload_claim_checked_against_the_ram_bound():
+    result = llm_fit(
+        LLAMA31_70B, RTX4090, "fp16", tensor_parallel=4, offload="cpu", host_memory_bandwidth_gb_s=358.4,
+        claimed_tokens_per_s=40,
+    )
+    (error,) = result["errors"]
+    assert error.startswith("claimed_tokens_per_s: 40 tok/s per stream exceeds the CPU-offload bound of")
+    assert "358.4 GB/s of host RAM" in error
+
+
+def test_offload_beyond_host_memory_is_an_error():
+    result = llm_fit(
+        LLAMA31_405B, RTX4090, "int4", tensor_parallel=4, offload="cpu", host_memory_bandwidth_gb_s=358.4,
+        host_memory_gib=64,
+    )
+    assert any(e.startswith("offload: does not fit even with CPU offload") for e in result["errors"])
+
+
+def test_offload_without_ram_bandwidth_says_the_bound_is_unknown():
+    result = llm_fit(LLAMA31_70B, RTX4090, "fp16", tensor_parallel=4, offload="cpu")
+    assert result["offload"]["tokens_per_s_max"] is None
+    assert any("not computed: the host memory bandwidth is not known" in w for w in result["warnings"])
+
+
+def test_offload_of_a_model_that_fits_changes_nothing():
+    plain = llm_fit(LLAMA31_70B, RTX4090, "int4", tensor_parallel=4)
+    offload = llm_fit(LLAMA31_70B, RTX4090, "int4", tensor_parallel=4, offload="cpu", host_memory_bandwidth_gb_s=100)
+    assert offload["offload"] is None
+    assert offload["decode_tokens_per_s_max"] == plain["decode_tokens_per_s_max"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"claimed_tokens_per_s_kind": "batched"}, "claimed_tokens_per_s_kind: must be one of per_stream, aggregate"),
+        ({"offload": "disk"}, "offload: must be one of none, cpu, got 'disk'"),
+        ({"offload": "cpu", "host_memory_bandwidth_gb_s": 0}, "host_memory_bandwidth_gb_s: must be > 0"),
+    ],
+)
+def test_malformed_claim_kind_and_offload(kwargs, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        llm_fit(MISTRAL_7B, RTX4090, **kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan_schema import validate
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan_schema import problems, validate
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "inventories" / "examples"
 XC740XD = EXAMPLES / "xc740xd" / "host_vars" / "xc740xd" / "host_plan.yml"
@@ -403,3 +404,87 @@ def test_invalid_plans_are_rejected_naming_the_variable(
 
 def test_plan_that_is_not_a_mapping() -> None:
     assert validate(["not", "a", "plan"]) == ["host_plan: expected a mapping, got list ['not', 'a', 'plan']"]
+
+
+# Values YAML reads as numbers but no plan can be computed with: .nan and .inf.
+NON_FINITE: list[tuple[str, str, float, str]] = [
+    ("total-nan", "hardware.memory.total_gb", math.nan, "host_plan.hardware.memory.total_gb"),
+    ("total-inf", "hardware.memory.total_gb", math.inf, "host_plan.hardware.memory.total_gb"),
+    ("vm-memory-nan", "intent.vms.research.memory_gb", math.nan, "host_plan.intent.vms.research.memory_gb"),
+    ("dimm-size-inf", "hardware.memory.dimms.1.size_gb", math.inf, "host_plan.hardware.memory.dimms[1].size_gb"),
+    ("vcpus-neg-inf", "intent.vms.research.vcpus", -math.inf, "host_plan.intent.vms.research.vcpus"),
+    ("psu-nan", "hardware.power.psus.0.watts", math.nan, "host_plan.hardware.power.psus[0].watts"),
+]
+
+
+@pytest.mark.parametrize(("keys", "value", "path"), [c[1:] for c in NON_FINITE], ids=[c[0] for c in NON_FINITE])
+def test_non_finite_numbers_are_rejected_with_the_users_path_and_value(keys: str, value: float, path: str) -> None:
+    plan = copy.deepcopy(load(XC740XD))
+    _set(keys, value)(plan)
+    found = problems(plan)
+    assert [(p.path, p.blocking) for p in found] == [(path, False)]
+    spelled = ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    assert found[0].message in (f"expected a finite number, got {spelled}", f"expected a finite integer, got {spelled}")
+
+
+def test_non_finite_numbers_as_yaml_writes_them() -> None:
+    text = XC740XD.read_text().replace("total_gb: 320", "total_gb: .nan", 1)
+    errors = validate(yaml.safe_load(text)["host_plan"])
+    assert errors == ["host_plan.hardware.memory.total_gb: expected a finite number, got .nan"]
+
+
+@pytest.mark.parametrize(
+    ("keys", "value", "path", "message"),
+    [
+        ("hardware.cpu.sockets", "two", "host_plan.hardware.cpu.sockets", "expected integer, got string 'two'"),
+        (
+            "hardware.memory.total_gb",
+            [320, 64],
+            "host_plan.hardware.memory.total_gb",
+            "expected number, got list [320, 64]",
+        ),
+        ("hardware.bmc", {"a": 1}, "host_plan.hardware.bmc", "expected string, got mapping {'a': 1}"),
+        (
+            "intent.networks",
+            ["a", "b"],
+            "host_plan.intent.networks",
+            "expected a mapping of names, got list ['a', 'b']",
+        ),
+        ("hardware.nvlink", "no", "host_plan.hardware.nvlink", "expected boolean, got string 'no'"),
+        (
+            "intent.zfs.pools.lake.ashift",
+            "twelve, and a long explanation of why twelve is the right ashift for these drives",
+            "host_plan.intent.zfs.pools.lake.ashift",
+            "expected integer, got string 'twelve, and a long explanation of why twelve is the right \u2026",
+        ),
+    ],
+)
+def test_messages_use_plain_type_names_for_ansible_tagged_values(
+    keys: str, value: Any, path: str, message: str
+) -> None:
+    tags = pytest.importorskip("ansible._internal._datatag._tags")
+    plan = copy.deepcopy(load(XC740XD))
+    # ansible-core 2.19 passes inventory values as its own subclasses of str/list/dict.
+    _set(keys, tags.Origin(path="/inventory/host_plan.yml", line_num=1).tag(value))(plan)
+    errors = [e for e in validate(plan) if e.startswith(f"{path}:")]
+    assert errors == [f"{path}: {message}"]
+    assert "_Ansible" not in errors[0]
+
+
+def test_a_plan_that_is_not_a_mapping_is_quoted_short() -> None:
+    tags = pytest.importorskip("ansible._internal._datatag._tags")
+    wrapped = tags.Origin(path="/inventory/host_plan.yml").tag([load(XC740XD)])
+    (error,) = validate(wrapped)
+    assert error.startswith("host_plan: expected a mapping, got list [{'profile': 'trading_server'")
+    assert error.endswith("\u2026") and len(error) < 120
+
+
+def test_claim_kind_and_offload_are_checked() -> None:
+    plan = copy.deepcopy(load(XC740XD))
+    plan["intent"]["llm_deployments"]["fast-qa"].update(claimed_tok_s_kind="batched", offload="disk")
+    errors = validate(plan)
+    assert (
+        "host_plan.intent.llm_deployments.fast-qa.claimed_tok_s_kind: 'batched' is not one of per_stream, aggregate"
+        in errors
+    )
+    assert "host_plan.intent.llm_deployments.fast-qa.offload: 'disk' is not one of none, cpu" in errors

@@ -10,7 +10,10 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers im
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.planner import (
     PENDING_UUID,
     PlanError,
+    check_request,
+    chunk_problem,
     create_argv,
+    name_problem,
     plan_array,
     plan_conf,
 )
@@ -74,6 +77,9 @@ REFUSALS = [
     ("held by dm, force", {"force": True},
      {A: dict(CLEAN, real="/dev/nvme0n1p2", holders={"/dev/nvme0n1p2": ["dm-0"]})},
      f"refusing to create md array 'os': {A} (/dev/nvme0n1p2) is in use: held by dm-0 (/dev/nvme0n1p2) "
+     "(force does not override a device in use)"),
+    ("active swap", {"force": True}, {B: dict(CLEAN, real="/dev/nvme1n1p2", swaps=["/dev/nvme1n1p2"])},
+     f"refusing to create md array 'os': {B} (/dev/nvme1n1p2) is in use: active swap (/dev/nvme1n1p2) "
      "(force does not override a device in use)"),
     ("in another array", {}, {A: dict(CLEAN, real="/dev/nvme0n1p2", md_arrays=["md0"])},
      f"refusing to create md array 'os': {A} (/dev/nvme0n1p2) is in use: member of active md array md0 "
@@ -162,3 +168,73 @@ def test_plan_conf_merges_and_is_idempotent():
     assert new == before + ("ARRAY /dev/md/jenkins-raid metadata=1.2 name=ubuntu-server:jenkins-raid "
                             "UUID=8dc170a5:b1862dac:6373e532:61d36e9f\n")
     assert plan_conf(new, "/dev/md/jenkins-raid", detail) is None
+
+
+# ---------------------------------------------------------------- input refused before any command
+NAME_RULE = ("use 1 to 32 letters, digits, '.', '_' or '-', not beginning with '.' or '-' "
+             "(the array appears as /dev/md/NAME)")
+GOOD_MD_NAMES = ["os", "models", "tier0", "0", "jenkins-raid", "a.b_c-d", "x" * 32, "_scratch"]
+BAD_MD_NAMES = ["../../etc/x", "os/../x", "..", ".hidden", "-os", "", "my array", "x" * 33, "host:os", "os\n", None]
+
+
+@pytest.mark.parametrize("name", GOOD_MD_NAMES)
+def test_md_name_accepted(name):
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize("name", BAD_MD_NAMES)
+def test_md_name_refused_before_anything(name):
+    message = f"name: {name!r} cannot be an md array name: {NAME_RULE}"
+    assert name_problem(name) == message
+    with pytest.raises(PlanError) as err:
+        plan_array(req(name=name, device=f"/dev/md/{name}"), blank_state())
+    assert str(err.value) == message
+
+
+CHUNK_RULE = ("is not a chunk size mdadm takes: a power of two of at least 4K, written as KiB with an optional K, M, "
+              "G or T suffix (for example 64, 512K, 1M)")
+
+
+@pytest.mark.parametrize("chunk", [None, "", "4", "64", "512K", "1M", "2G", "4096K"])
+def test_chunk_accepted(chunk):
+    assert chunk_problem(chunk) is None
+
+
+@pytest.mark.parametrize("chunk", ["abc", "512k", "1m", "2", "3K", "96K", "0", "-64", "64 K", "1.5M", "512KB", "K"])
+def test_chunk_refused_before_anything(chunk):
+    message = f"chunk: {chunk!r} {CHUNK_RULE}"
+    assert chunk_problem(chunk) == message
+    with pytest.raises(PlanError) as err:
+        plan_array(req(level="raid0", chunk=chunk), blank_state())
+    assert str(err.value) == message
+
+
+# One device under two names (a by-id link and the node it resolves to), or a disk with its partition.
+RESOLVED = {A: {"real": "/dev/nvme0n1p2", "disk": "/dev/nvme0n1"}, "/dev/nvme0n1p2": {"real": "/dev/nvme0n1p2",
+                                                                                       "disk": "/dev/nvme0n1"},
+            "/dev/nvme0n1": {"real": "/dev/nvme0n1", "disk": "/dev/nvme0n1"},
+            B: {"real": "/dev/nvme1n1p2", "disk": "/dev/nvme1n1"}}
+SAME_DEVICE = [
+    ("by-id and node", [A, "/dev/nvme0n1p2"],
+     f"devices: {A} and /dev/nvme0n1p2 are the same device (/dev/nvme0n1p2); list each device once"),
+    ("third of three", [A, B, "/dev/nvme0n1p2"],
+     f"devices: {A} and /dev/nvme0n1p2 are the same device (/dev/nvme0n1p2); list each device once"),
+    ("partition and its disk", [A, "/dev/nvme0n1"],
+     f"devices: {A} (/dev/nvme0n1p2) is a partition of /dev/nvme0n1; list each device once"),
+]
+
+
+@pytest.mark.parametrize(("label", "devices", "message"), SAME_DEVICE, ids=[c[0] for c in SAME_DEVICE])
+def test_one_device_under_two_names_is_refused(label, devices, message):
+    with pytest.raises(PlanError) as err:
+        check_request(req(devices=devices), RESOLVED)
+    assert str(err.value) == message
+    # The planner says the same rather than refusing the device twice as not blank.
+    state = blank_state(**{d: dict(CLEAN, real=RESOLVED[d]["real"], signatures=[ZFS_SIG]) for d in devices})
+    with pytest.raises(PlanError) as err:
+        plan_array(req(devices=devices), state, RESOLVED)
+    assert str(err.value) == message
+
+
+def test_distinct_devices_pass_the_request_check():
+    check_request(req(), RESOLVED)

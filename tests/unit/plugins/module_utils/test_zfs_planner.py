@@ -91,8 +91,14 @@ def test_create(label, kw, argv):
 GPT = {"on": "/dev/sdb", "type": "gpt", "offset": "0x200", "label": None, "uuid": "x"}
 REFUSE_CASES = [
     ("ashift missing", {"ashift": None}, {}, "ashift is required to create pool 'tank' (12 for 4K-sector disks)"),
-    ("raidz2 too small", {"vdevs": [{"type": "raidz2", "disks": D[:2]}]}, {},
-     "vdevs[0]: raidz2 needs at least 3 disks, got 2"),
+    ("raidz2 with 3 disks", {"vdevs": [{"type": "raidz2", "disks": D[:3]}]}, {},
+     "vdevs[0]: raidz2 needs at least 4 disks, got 3"),
+    ("raidz1 with 2 disks", {"vdevs": [{"type": "raidz1", "disks": D[:2]}]}, {},
+     "vdevs[0]: raidz1 needs at least 3 disks, got 2"),
+    ("reserved name", {"name": "raidz2"}, {},
+     "name: 'raidz2' is reserved: zpool refuses pool names that begin with 'raidz'"),
+    ("ashift out of range", {"ashift": 17}, {},
+     "ashift: 17 is outside 9-16 (sectors of 512 B to 64 KiB; 12 for 4K-sector disks, 0 to let zpool detect it)"),
     ("cache mirror", {"vdevs": [{"disks": D[:1]}, {"role": "cache", "type": "mirror", "disks": NV[:2]}]}, {},
      "vdevs[1]: a cache vdev cannot be mirror (allowed: stripe)"),
     ("disk twice", {"vdevs": [{"disks": D[:1]}, {"role": "log", "disks": D[:1]}]}, {},
@@ -105,6 +111,10 @@ REFUSE_CASES = [
      {D[0]: dict(CLEAN, real="/dev/sda", mounts={"/dev/sda1": ["/boot"]})},
      f"refusing to create pool 'tank': {D[0]} (/dev/sda) is in use: mounted at /boot (/dev/sda1) "
      "(force does not override a device in use)"),
+    ("swap partition, even with force", {"vdevs": [{"disks": D[:1]}], "force": True},
+     {D[0]: dict(CLEAN, real="/dev/sdg", swaps=["/dev/sdg2"])},
+     f"refusing to create pool 'tank': {D[0]} (/dev/sdg) is in use: active swap (/dev/sdg2) "
+     "(force does not override a device in use)"),
 ]
 
 
@@ -116,6 +126,42 @@ def test_create_refused(label, kw, probes, message):
     with pytest.raises(PlanError) as err:
         plan_pool(request, {"pool": None, "importable": []}, {}, all_probes)
     assert str(err.value) == message
+
+
+def test_ashift_zero_is_passed_on_for_zpool_to_detect():
+    request = req(ashift=0, vdevs=[{"type": "mirror", "disks": D[:2]}])
+    plan = plan_pool(request, {"pool": None, "importable": []}, {}, clean(D[:2]))
+    assert plan.commands == [["zpool", "create", "-o", "ashift=0", "tank", "mirror", *D[:2]]]
+
+
+# One disk under two names: realpath of the by-id link is the node the other name gives.
+SDG = {D[0]: {"real": "/dev/sdg", "disk": "/dev/sdg"}, "/dev/sdg": {"real": "/dev/sdg", "disk": "/dev/sdg"},
+       "/dev/sdg1": {"real": "/dev/sdg1", "disk": "/dev/sdg"},
+       D[1]: {"real": "/dev/sdh", "disk": "/dev/sdh"}, D[2]: {"real": "/dev/sdi", "disk": "/dev/sdi"}}
+SAME_DISK_CASES = [
+    ("by-id and sdX in one vdev", [{"type": "mirror", "disks": [D[0], "/dev/sdg"]}],
+     f"vdevs: {D[0]} and /dev/sdg are the same device (/dev/sdg); list each disk once"),
+    ("by-id in data, sdX as log", [{"type": "mirror", "disks": [D[0], D[1]]}, {"role": "log", "disks": ["/dev/sdg"]}],
+     f"vdevs: {D[0]} and /dev/sdg are the same device (/dev/sdg); list each disk once"),
+    ("a disk and its partition", [{"type": "mirror", "disks": ["/dev/sdg1", D[1]]}, {"role": "cache", "disks": [D[0]]}],
+     f"vdevs: /dev/sdg1 is a partition of {D[0]} (/dev/sdg); list each disk once"),
+]
+
+
+@pytest.mark.parametrize(("label", "vdevs", "message"), SAME_DISK_CASES, ids=[c[0] for c in SAME_DISK_CASES])
+def test_one_disk_under_two_names_is_refused_before_probing(label, vdevs, message):
+    request = req(vdevs=vdevs)
+    with pytest.raises(PlanError) as err:
+        disks_to_probe(request, {"pool": None}, SDG)
+    assert str(err.value) == message
+    with pytest.raises(PlanError) as err:
+        plan_pool(request, {"pool": None, "importable": []}, SDG, clean(d for v in vdevs for d in v["disks"]))
+    assert str(err.value) == message
+
+
+def test_distinct_disks_under_mixed_names_are_fine():
+    request = req(vdevs=[{"type": "raidz1", "disks": [D[0], D[1], D[2]]}])
+    assert disks_to_probe(request, {"pool": None}, SDG) == D[:3]
 
 
 def test_create_refuses_member_of_other_imported_pool():

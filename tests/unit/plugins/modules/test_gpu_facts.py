@@ -213,6 +213,17 @@ def test_hung_nvidia_smi_is_an_error_fact(root, monkeypatch, capsys):
     assert gpu["status"] == "error" and "timed out" in gpu["message"] and "Xid" in gpu["fix"]
 
 
+@pytest.mark.parametrize("timeout", [-1, -30])
+def test_negative_timeout_is_refused_before_nvidia_smi_runs(root, monkeypatch, capsys, timeout):
+    host = FakeHost(monkeypatch, {QUERY: NO_DRIVER})
+    result = run(capsys, {"timeout": timeout})
+    assert result["failed"] is True
+    assert result["msg"] == (f"timeout: {timeout} is negative: give the seconds each nvidia-smi run may take "
+                             "(0 disables the limit; a GPU that has fallen off the bus can make nvidia-smi hang)")
+    assert host.calls == []
+    assert "ansible_facts" not in result
+
+
 def test_documentation_matches_argument_spec_examples_and_facts(root, monkeypatch, capsys):
     doc = yaml.safe_load(gpu_facts.DOCUMENTATION)
     spec = gpu_facts.ARGUMENT_SPEC

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_zfs_pool_fakes import install_fake, run_module
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils import blockdev_runner
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm import runner as md_runner
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers import parse_mdstat
 from ansible_collections.onprem.gpu_server.plugins.modules import md_array
@@ -132,3 +134,36 @@ def test_detail_without_uuid_leaves_conf_alone(monkeypatch, tmp_path, capsys):
     assert result["changed"] is False
     assert conf.read_text() == "MAILADDR root\n"
     assert "reported no UUID" in str(result["warnings"])
+
+
+# Bad input: refused with a message naming the option, before any command (mdadm --detail/--examine, wipefs).
+BAD_INPUT = [
+    ("path in the name", {"name": "../../etc/x"},
+     "name: '../../etc/x' cannot be an md array name: use 1 to 32 letters, digits, '.', '_' or '-', not beginning "
+     "with '.' or '-' (the array appears as /dev/md/NAME)"),
+    ("space in the name", {"name": "my os"},
+     "name: 'my os' cannot be an md array name: use 1 to 32 letters, digits, '.', '_' or '-', not beginning "
+     "with '.' or '-' (the array appears as /dev/md/NAME)"),
+    ("chunk abc", {"level": "raid0", "chunk": "abc"},
+     "chunk: 'abc' is not a chunk size mdadm takes: a power of two of at least 4K, written as KiB with an optional "
+     "K, M, G or T suffix (for example 64, 512K, 1M)"),
+    ("one device by two names", {"devices": [A, "/dev/nvme0n1p2"]},
+     f"devices: {A} and /dev/nvme0n1p2 are the same device (/dev/nvme0n1p2); list each device once"),
+]
+NODES = {A: "/dev/nvme0n1p2", "/dev/nvme0n1p2": "/dev/nvme0n1p2", B: "/dev/nvme1n1p2"}
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize(("label", "args", "message"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+def test_bad_input_is_refused_before_any_command(monkeypatch, tmp_path, capsys, label, args, message, check_mode):
+    fake = install_fake(monkeypatch)
+    monkeypatch.setattr(md_runner.MdadmRunner, "mdstat", lambda self: parse_mdstat(MDSTAT))
+    monkeypatch.setattr(blockdev_runner.BlockdevRunner, "resolve",
+                        lambda self, path: {"real": NODES.get(path, path), "disk": NODES.get(path, path)})
+    conf = tmp_path / "mdadm.conf"
+    result = run_module(md_array.main, {"name": "os", "level": "raid1", "devices": [A, B], "config": str(conf),
+                                        **args, "_ansible_check_mode": check_mode}, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == message
+    assert fake.calls == []
+    assert not conf.exists()

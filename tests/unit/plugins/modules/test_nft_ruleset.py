@@ -19,7 +19,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader import hostfiles
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host import files as hostfiles
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft import ruleset
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft.runner import NftError
 from ansible_collections.onprem.gpu_server.plugins.modules import nft_ruleset

@@ -195,6 +195,41 @@ def test_bad_values_are_named(nic, capsys):
     assert "no interface with MAC 52:54:00:4c:ab:77" in run({"mac": "52:54:00:4c:ab:77"}, capsys)["msg"]
 
 
+BEFORE_LOOKUP = [
+    ({"mtu": 67}, "mtu: 67 is outside 68-65535"),
+    ({"mtu": 65536}, "mtu: 65536 is outside 68-65535"),
+    ({"mtu": -1}, "mtu: -1 is outside 68-65535"),
+    ({"mtu": 0}, "mtu: 0 is outside 68-65535"),
+    ({"rings": {"rx": -1}}, "rings.rx: -1 must not be negative"),
+    ({"channels": {"combined": -2}}, "channels.combined: -2 must not be negative"),
+    ({"coalesce": {"rx-usecs": -5}}, "coalesce.rx-usecs: -5 must not be negative"),
+    ({"rings": {"rx": "-1"}}, "rings.rx: '-1' is not a whole number"),
+]
+
+
+@pytest.mark.parametrize("by", [{"mac": MAC}, {"name": "eth0"}, {"mac": "52:54:00:4c:ab:77"}],
+                         ids=["mac", "name", "unknown mac"])
+@pytest.mark.parametrize(("args", "message"), BEFORE_LOOKUP, ids=[m for _a, m in BEFORE_LOOKUP])
+def test_values_no_nic_takes_are_refused_before_the_nic_is_looked_up(nic, tmp_path, capsys, by, args, message):
+    result = run({**by, **args, "_ansible_check_mode": True}, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == message
+    assert nic.calls == []
+    assert link_text(tmp_path) is None
+
+
+@pytest.mark.parametrize("mtu", [68, 1500, 9000, 65535])
+def test_mtu_in_range_reaches_the_nic_checks(nic, capsys, mtu):
+    result = run({"mac": MAC, "mtu": mtu, "persist": False, "_ansible_check_mode": True}, capsys)
+    # The e1000e's own limits (min_mtu 68, max_mtu 9212) apply once it is found.
+    if mtu > 9212:
+        assert result["msg"] == (f"eth0 (52:54:00:4c:ab:11): mtu {mtu} is above the NIC's maximum 9212 "
+                                 "(ip -d link max_mtu)")
+    else:
+        assert not result.get("failed"), result.get("msg")
+    assert nic.calls[0] == ["ip", "-j", "-d", "link", "show"]
+
+
 def test_examples_run_against_the_recorded_nic(nic, monkeypatch, capsys):
     for task in yaml.safe_load(nic_tuning.EXAMPLES):
         args = task["onprem.gpu_server.nic_tuning"]

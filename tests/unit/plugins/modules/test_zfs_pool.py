@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from test_zfs_pool_fakes import install_fake, run_module
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils import blockdev_runner
 from ansible_collections.onprem.gpu_server.plugins.modules import zfs_pool
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "zpool"
@@ -159,3 +161,44 @@ def test_destroy_refused_without_allow_destroy(monkeypatch, capsys):
     assert result["failed"] is True
     assert result["msg"] == "refusing to destroy pool 'tank' and all its data: set allow_destroy: true"
     assert mutating(fake) == []
+
+
+# Bad input: refused with a message naming the option, before any command runs (zpool status included).
+SDG = {D[0]: "/dev/sdg", "/dev/sdg": "/dev/sdg", D[1]: "/dev/sdh", D[2]: "/dev/sdi", D[3]: "/dev/sdj"}
+BAD_INPUT = [
+    ("path in the name", {"name": "../../etc"},
+     "name: '../../etc' contains '/'; a pool name may contain only letters, digits and _ - . :"),
+    ("disk-like name", {"name": "c0t0d0"},
+     "name: 'c0t0d0' is reserved: pool names that begin with 'c' and a digit look like disk names"),
+    ("vdev keyword as name", {"name": "spare"}, "name: 'spare' is reserved: zpool reads it as a vdev keyword"),
+    ("ashift 17", {"ashift": 17},
+     "ashift: 17 is outside 9-16 (sectors of 512 B to 64 KiB; 12 for 4K-sector disks, 0 to let zpool detect it)"),
+    ("vdevs a string", {"vdevs": "foo"},
+     "vdevs: expected a list of vdevs such as [{type: raidz2, disks: [/dev/disk/by-id/...]}], got the string 'foo'"),
+    ("vdevs a list of disks", {"vdevs": [D[0], D[1]]},
+     f"vdevs[0]: expected a vdev such as {{type: mirror, disks: [...]}}, got str '{D[0]}'"),
+    ("raidz2 of 3", {"vdevs": [{"type": "raidz2", "disks": D[:3]}]}, "vdevs[0]: raidz2 needs at least 4 disks, got 3"),
+    ("one disk by two names", {"vdevs": [{"type": "raidz2", "disks": [*D[:4], "/dev/sdg"]}]},
+     f"vdevs: {D[0]} and /dev/sdg are the same device (/dev/sdg); list each disk once"),
+]
+
+
+@pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
+@pytest.mark.parametrize(("label", "args", "message"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+def test_bad_input_is_refused_before_any_command(monkeypatch, capsys, label, args, message, check_mode):
+    fake = install_fake(monkeypatch)
+    monkeypatch.setattr(blockdev_runner.BlockdevRunner, "resolve",
+                        lambda self, path: {"real": SDG.get(path, path), "disk": SDG.get(path, path)})
+    result = run_module(zfs_pool.main, {**ARGS, **args, "_ansible_check_mode": check_mode}, capsys)
+    assert result["failed"] is True
+    assert result["msg"] == message
+    assert fake.calls == []
+
+
+def test_vdevs_strings_ansible_reads_as_dicts_are_still_accepted(monkeypatch, capsys):
+    """'key=value' and JSON items are dicts to Ansible; only unreadable strings get the vdevs message."""
+    fake = install_fake(monkeypatch)
+    argv = new_pool_table(fake)
+    vdevs = ['{"type": "raidz2", "disks": ["' + '", "'.join(D[:4]) + '"]}']
+    result = run_module(zfs_pool.main, {**ARGS, "vdevs": vdevs, "_ansible_check_mode": True}, capsys)
+    assert result["commands"] == [argv]

@@ -6,6 +6,8 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.planner import chunk_problem, name_problem
+from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.rules import ashift_problem, pool_name_problem
 from ansible_collections.onprem.gpu_server.plugins.modules import md_array, zfs_pool
 
 MODULES = {"onprem.gpu_server.zfs_pool": zfs_pool, "onprem.gpu_server.md_array": md_array}
@@ -52,3 +54,15 @@ def test_examples_use_real_options_and_validate(fqcn, task):
         assert set(vdev) <= set(doc["options"]["vdevs"]["suboptions"])
     result = ArgumentSpecValidator(module.ARGUMENT_SPEC).validate(args)
     assert not result.error_messages, result.error_messages
+
+
+@pytest.mark.parametrize(("fqcn", "task"), list(example_tasks()))
+def test_examples_pass_the_request_rules(fqcn, task):
+    """What is refused before any command (names, ashift, chunk) is never in an example."""
+    args = task[fqcn]
+    if fqcn.endswith("zfs_pool"):
+        assert pool_name_problem(args["name"]) is None
+        assert ashift_problem(args.get("ashift")) is None
+    else:
+        assert name_problem(args["name"]) is None
+        assert chunk_problem(args.get("chunk")) is None

@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.data_lifecycle import mover
+
 REPO_ROOT = Path(__file__).resolve().parents[4]
-TOOL = REPO_ROOT / "roles" / "data_lifecycle" / "files" / "onprem-data-lifecycle"
+# The file the role installs, unchanged, as /usr/local/sbin/onprem-data-lifecycle.
+TOOL = REPO_ROOT / "plugins" / "module_utils" / "data_lifecycle" / "mover.py"
 DAY = 86400
 
 
 def load_tool() -> ModuleType:
-    """Import the tool (a file without a .py suffix) as a module."""
-    loader = importlib.machinery.SourceFileLoader("onprem_data_lifecycle", str(TOOL))
-    spec = importlib.util.spec_from_loader("onprem_data_lifecycle", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["onprem_data_lifecycle"] = module  # dataclasses look their module up here
-    loader.exec_module(module)
-    return module
+    """The tool as a module (tests call its functions; subprocess tests run TOOL itself)."""
+    return mover
 
 
 def classes(**overrides: dict) -> list[dict]:

@@ -77,31 +77,21 @@ def test_nouveau_blacklist_is_written_before_the_install() -> None:
     assert order.index("nouveau.yml") < order.index("install.yml") < order.index("configure.yml")
 
 
-def _rebuild(blacklist: bool, file_mtime: float, initrd_mtime: float, unblacklisted: bool = False) -> bool:
-    task = _task("nvidia_driver", "configure.yml", "Rebuild the initramfs so that nouveau stays out from early boot")
-    stat = {"results": [{"stat": {"exists": True, "mtime": mtime}} for mtime in (file_mtime, initrd_mtime)]}
-    host = Host(
-        ("nvidia_driver",),
-        nvidia_driver_blacklist_nouveau=blacklist,
-        __nvidia_driver_initramfs_stat=stat if blacklist else {"skipped": True},
-        __nvidia_driver_nouveau_unblacklisted={"changed": unblacklisted},
-    )
-    return bool(host.expr(task["when"].strip()))
-
-
-@pytest.mark.parametrize(
-    ("blacklist", "file_mtime", "initrd_mtime", "unblacklisted", "expected"),
-    [
-        (True, 200.0, 100.0, False, True),  # blacklist newer than the initramfs
-        (True, 100.0, 200.0, False, False),  # the install's trigger rebuilt it already
-        (False, 0.0, 0.0, True, True),  # blacklist removed: the initramfs still carries it
-        (False, 0.0, 0.0, False, False),
-    ],
-)
-def test_initramfs_rebuild_condition(
-    blacklist: bool, file_mtime: float, initrd_mtime: float, unblacklisted: bool, expected: bool
+@pytest.mark.parametrize(("blacklist", "unblacklisted", "changed"), [(True, False, False), (False, True, True)])
+def test_nouveau_blacklist_is_an_input_of_the_one_initramfs_rebuild(
+    blacklist: bool, unblacklisted: bool, changed: bool
 ) -> None:
-    assert _rebuild(blacklist, file_mtime, initrd_mtime, unblacklisted) is expected
+    """The initramfs module compares the blacklist with each initrd; a removed blacklist is pending by itself."""
+    task = _task("nvidia_driver", "configure.yml",
+                 "The nouveau blacklist goes into the initramfs, so that nouveau stays out from early boot")
+    assert task["ansible.builtin.include_role"] == {"name": "onprem.gpu_server.initramfs", "tasks_from": "add_inputs"}
+    host = Host(("nvidia_driver",), nvidia_driver_blacklist_nouveau=blacklist,
+                __nvidia_driver_nouveau_unblacklisted={"changed": unblacklisted})
+    (path,) = task["vars"]["initramfs_add_paths"]
+    assert host.expr(path.strip().removeprefix("{{").removesuffix("}}")) == (
+        "/etc/modprobe.d/onprem-nvidia-blacklist-nouveau.conf")
+    pending = task["vars"]["initramfs_add_changed"].strip().removeprefix("{{").removesuffix("}}")
+    assert host.expr(pending) is changed
 
 
 @pytest.mark.parametrize(("gpus", "enabled"), [([], False), ([{"bus_id": "0000:01:00.0", "driver": None}], True)])

@@ -1,37 +1,23 @@
-"""onprem-roce (roles/roce/files): the tool against a sysfs/configfs tree and tools answering with
-output recorded on the lab VM (tests/unit/fixtures/rdma/README.md)."""
+"""onprem-roce (plugins/module_utils/rdma/roce.py, installed unchanged by the roce role): the tool
+against a sysfs/configfs tree and tools answering with output recorded on the lab VM
+(tests/unit/fixtures/rdma/README.md)."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.rdma import roce
+
 REPO = Path(__file__).resolve().parents[4]
-TOOL = REPO / "roles" / "roce" / "files" / "onprem-roce"
+TOOL = REPO / "plugins" / "module_utils" / "rdma" / "roce.py"
 REC = REPO / "tests" / "unit" / "fixtures" / "rdma"
 MAC = "52:54:00:4c:ab:12"
-
-
-def load_tool() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("onprem_roce", str(TOOL))
-    spec = importlib.util.spec_from_loader("onprem_roce", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["onprem_roce"] = module
-    loader.exec_module(module)
-    return module
-
-
-roce = load_tool()
 
 
 class LabHost(roce.Host):

@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reading and writing small configuration files below a root (``/`` on a host, a tree in tests).
 
-Shared by kernel_cmdline and vfio_pci. Writes go to a temporary file in the target's
+Shared by kernel_cmdline, vfio_pci, nft_ruleset and nic_tuning. Writes go to a temporary file in the target's
 directory and are moved into place with ``module.atomic_move``, so a reader never sees a
 half-written file.
 """

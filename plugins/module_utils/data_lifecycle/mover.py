@@ -13,10 +13,16 @@
 # any instant leaves at worst a stale temporary (removed on the next start) or a source whose identical
 # copy already exists (the next run completes the move). See docs/data-lifecycle.md.
 #
+# The data_lifecycle role copies this file, unchanged, to data_lifecycle_tool_path
+# (/usr/local/sbin/onprem-data-lifecycle). The host has neither the collection nor any package beyond
+# python3, so the program is one file that imports the standard library only.
+#
 # The shell reads only the next line and hands the file to /usr/bin/python3 (ansible-test admits
-# /bin/sh, not a python3 path, as the interpreter line of a file shipped in a role); to Python that
-# line is a string expression and does nothing.
+# /bin/sh, not a python3 path, as the interpreter line of a file outside plugins/modules); to Python
+# that line is a string expression and does nothing.
 "exec" "/usr/bin/python3" "-I" "$0" "$@"  # fmt: skip
+
+from __future__ import annotations
 
 import argparse
 import contextlib
@@ -30,10 +36,14 @@ import secrets
 import stat
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 DESCRIPTION = "Move landing-zone data through hot/warm/cold tiers and purge it by retention."
 DEFAULT_CONFIG = "/etc/onprem/data-lifecycle.json"
+DEFAULT_LOCK_FILE = "/run/lock/onprem-data-lifecycle.lock"
+DEFAULT_BUFFER_BYTES = 1 << 20
 TIERS = ("landing", "warm", "cold")
 TRANSITIONS = (("landing", "warm"), ("landing", "cold"), ("warm", "cold"))
 TMP_SUFFIX = ".dlc-tmp"
@@ -81,10 +91,10 @@ class Config:
 
     tiers: dict[str, str]
     classes: tuple[DataClass, ...]
-    lock_file: str = "/run/lock/onprem-data-lifecycle.lock"
+    lock_file: str = DEFAULT_LOCK_FILE
     metrics_path: str | None = None
     link_within_filesystem: bool = True
-    buffer_bytes: int = 1 << 20
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES
     required_mountpoints: tuple[str, ...] = ()
     verify_uncached: bool = False
 
@@ -146,12 +156,14 @@ def _failpoint(name: str) -> None:
 # ----------------------------------------------------------------------------- configuration
 
 
-def _number(value: object, where: str, allow_null: bool = False) -> float | None:
-    if value is None and allow_null:
-        return None
+def _number(value: object, where: str, allow_null: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise ConfigError(f"{where}: expected a number >= 0{' or null' if allow_null else ''}, got {value!r}")
     return float(value)
+
+
+def _number_or_null(value: object, where: str) -> float | None:
+    return None if value is None else _number(value, where, allow_null=True)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -200,8 +212,7 @@ def parse_config(raw: object) -> Config:
             raise ConfigError(f"{where}.directory: must stay below the tier root, got {directory!r}")
         hot = _number(entry["hot_days"], f"{where}.hot_days")
         warm = _number(entry["warm_days"], f"{where}.warm_days")
-        keep = _number(entry["retention_days"], f"{where}.retention_days", allow_null=True)
-        assert hot is not None and warm is not None
+        keep = _number_or_null(entry["retention_days"], f"{where}.retention_days")
         if warm < hot:
             raise ConfigError(f"{where}: warm_days ({warm}) is less than hot_days ({hot})")
         if keep is not None and keep < warm:
@@ -214,31 +225,34 @@ def parse_config(raw: object) -> Config:
         for outer in classes:
             if inner is not outer and _inside(inner.directory, outer.directory):
                 raise ConfigError(f"classes: directory {inner.directory!r} lies inside {outer.directory!r}")
-    kwargs: dict[str, object] = {}
-    if "lock_file" in raw:
-        if not isinstance(raw["lock_file"], str) or not os.path.isabs(raw["lock_file"]):
-            raise ConfigError("lock_file: expected an absolute path")
-        kwargs["lock_file"] = raw["lock_file"]
-    if raw.get("metrics_path") is not None:
-        if not isinstance(raw["metrics_path"], str) or not raw["metrics_path"].endswith(".prom"):
-            raise ConfigError("metrics_path: expected a path ending in .prom, or null")
-        kwargs["metrics_path"] = raw["metrics_path"]
-    for key in ("link_within_filesystem", "verify_uncached"):
+    lock_file = raw.get("lock_file", DEFAULT_LOCK_FILE)
+    if not isinstance(lock_file, str) or not os.path.isabs(lock_file):
+        raise ConfigError("lock_file: expected an absolute path")
+    metrics_path = raw.get("metrics_path")
+    if metrics_path is not None and (not isinstance(metrics_path, str) or not metrics_path.endswith(".prom")):
+        raise ConfigError("metrics_path: expected a path ending in .prom, or null")
+    flags = {"link_within_filesystem": True, "verify_uncached": False}
+    for key in flags:
         if key in raw:
             if not isinstance(raw[key], bool):
                 raise ConfigError(f"{key}: expected true or false")
-            kwargs[key] = raw[key]
-    if "buffer_bytes" in raw:
-        size = raw["buffer_bytes"]
-        if isinstance(size, bool) or not isinstance(size, int) or size < 4096:
-            raise ConfigError("buffer_bytes: expected an integer >= 4096")
-        kwargs["buffer_bytes"] = size
-    if "required_mountpoints" in raw:
-        mounts = raw["required_mountpoints"]
-        if not isinstance(mounts, list) or not all(isinstance(m, str) and os.path.isabs(m) for m in mounts):
-            raise ConfigError("required_mountpoints: expected a list of absolute paths")
-        kwargs["required_mountpoints"] = tuple(mounts)
-    return Config(tiers=roots, classes=tuple(classes), **kwargs)  # type: ignore[arg-type]
+            flags[key] = raw[key]
+    size = raw.get("buffer_bytes", DEFAULT_BUFFER_BYTES)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 4096:
+        raise ConfigError("buffer_bytes: expected an integer >= 4096")
+    mounts = raw.get("required_mountpoints", [])
+    if not isinstance(mounts, list) or not all(isinstance(m, str) and os.path.isabs(m) for m in mounts):
+        raise ConfigError("required_mountpoints: expected a list of absolute paths")
+    return Config(
+        tiers=roots,
+        classes=tuple(classes),
+        lock_file=lock_file,
+        metrics_path=metrics_path,
+        link_within_filesystem=flags["link_within_filesystem"],
+        buffer_bytes=size,
+        required_mountpoints=tuple(mounts),
+        verify_uncached=flags["verify_uncached"],
+    )
 
 
 def load_config(path: str) -> Config:
@@ -283,7 +297,7 @@ def temporary_name(name: str) -> str:
     return f".{name[:200]}.{secrets.token_hex(8)}{TMP_SUFFIX}"
 
 
-def walk_files(root: str):
+def walk_files(root: str) -> Iterator[tuple[str, os.stat_result]]:
     """Yield (path, lstat) of every entry below ``root`` that is not a directory; sorted, symlinks not followed."""
     if not os.path.isdir(root):
         return
@@ -422,7 +436,7 @@ class MovePlan:
     size: int
 
 
-def plan_moves(config: Config, now: float):
+def plan_moves(config: Config, now: float) -> Iterator[MovePlan]:
     """Yield a MovePlan for every file in landing or warm that has outgrown its tier."""
     for source_tier in ("landing", "warm"):
         for data_class in config.classes:
@@ -578,7 +592,7 @@ def run_move(config: Config, now: float, stats: Stats, dry_run: bool) -> None:
 # ----------------------------------------------------------------------------- purge
 
 
-def plan_purge(config: Config, now: float):
+def plan_purge(config: Config, now: float) -> Iterator[tuple[DataClass, str, int]]:
     """Yield (class, path, size) for files past retention in the cold tier, the last one every file reaches."""
     for data_class in config.classes:
         if data_class.retention_days is None:
@@ -613,11 +627,11 @@ def run_purge(config: Config, now: float, stats: Stats, dry_run: bool) -> None:
 # ----------------------------------------------------------------------------- status
 
 
-def status_report(config: Config, now: float) -> dict:
+def status_report(config: Config, now: float) -> dict[str, Any]:
     """Files, bytes, oldest age and pending work per class and tier."""
-    report: dict = {"tiers": dict(config.tiers), "classes": {}, "temporaries": 0}
+    report: dict[str, Any] = {"tiers": dict(config.tiers), "classes": {}, "temporaries": 0}
     for data_class in config.classes:
-        per_tier = {}
+        per_tier: dict[str, dict[str, float]] = {}
         for tier in TIERS:
             files = size = due = 0
             oldest = 0.0
@@ -846,4 +860,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # SystemExit rather than sys.exit: ansible-test's pylint bans sys.exit calls below plugins/module_utils.
+    raise SystemExit(main())
