@@ -29,7 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".cache" / "collections"))
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.report import build_report
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.report import build_report
 
 EXAMPLES = [
     ROOT / "inventories/examples/xc740xd/host_vars/xc740xd/host_plan.yml",

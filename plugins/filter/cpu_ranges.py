@@ -8,8 +8,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.cpu import format_cpu_ranges, parse_cpu_ranges
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import PlanInputError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.cpu import format_cpu_ranges, parse_cpu_ranges
 
 
 def cpu_ranges(value: Any) -> list[int]:

@@ -8,8 +8,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.gpu import plan_gpu_placement
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import PlanInputError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.gpu import plan_gpu_placement
 
 
 def gpu_placement(vms: Any, gpus: Any, numa_nodes: Any = None) -> dict[str, Any]:

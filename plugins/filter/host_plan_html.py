@@ -8,8 +8,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import show, type_name
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.render_html import render_html
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import show, type_name
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.render_html import render_html
 
 
 def host_plan_html(report: Any, host: Any = "") -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import show, type_name
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.render_text import render_text
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import show, type_name
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.render_text import render_text
 
 
 def host_plan_text(report: Any, host: Any = "") -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.memory import plan_memory_budget
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import PlanInputError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.memory import plan_memory_budget
 
 
 def memory_budget(

@@ -8,8 +8,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.network import plan_nic_buffers
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import PlanInputError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.network import plan_nic_buffers
 
 
 def nic_buffers(bandwidth_bps: Any, rtt_ms: Any, overhead_factor: Any = 2, claimed_bytes: Any = None) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.pcie import plan_pcie_lanes
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import PlanInputError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.pcie import plan_pcie_lanes
 
 
 def pcie_lanes(platform: Any, devices: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import PlanInputError
 from ansible_collections.onprem.gpu_server.plugins.module_utils.proxmox.vmdef import vm_definitions
 
 

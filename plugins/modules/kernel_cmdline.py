@@ -174,7 +174,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader.detec
     DetectionError,
     detect,
 )
-from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader.plan import (
+from ansible_collections.onprem.gpu_server.plugins.module_utils.bootloader.planner import (
     GRUB_DEFAULT_FILE,
     GRUB_DROPIN_DIR,
     KERNEL_CMDLINE_FILE,

@@ -169,7 +169,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import BlockdevRunner
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev.probe import BlockdevRunner
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.planner import (
     PENDING_UUID,
     PlanError,

@@ -171,7 +171,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.host import files as hostfiles
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nic import ethtool, linkfile
-from ansible_collections.onprem.gpu_server.plugins.module_utils.nic.plan import (
+from ansible_collections.onprem.gpu_server.plugins.module_utils.nic.planner import (
     COALESCE_BOOLEANS,
     PlanError,
     bind,

@@ -210,7 +210,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.validation import check_type_dict
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import BlockdevRunner, fallback_parent
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev.probe import BlockdevRunner, fallback_parent
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.planner import (
     PlanError,
     check_request,

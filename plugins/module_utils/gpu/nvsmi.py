@@ -17,6 +17,8 @@ import csv
 import re
 from typing import Any
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.pci import address as pci_address
+
 # The --query-gpu fields gpu_facts asks for. All exist in drivers 450 and later, and in every
 # recording used by the tests. Order does not matter: the module keeps the CSV header and maps by name.
 QUERY_FIELDS = (
@@ -39,7 +41,6 @@ _MISSING = {"", "n/a", "[n/a]", "[not supported]", "not supported", "[unknown er
             "[requested functionality has been deprecated]", "requested functionality has been deprecated"}
 _NUMBER_WITH_UNIT = re.compile(r"^(-?\d+(?:\.\d+)?)\s*(?:[a-z%]+(?:/s)?|x)?$", re.IGNORECASE)
 _HEADER_UNIT = re.compile(r"\s*\[[^\]]*\]$")
-_BUS_ID = re.compile(r"^(?:([0-9a-f]{4,8}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$", re.IGNORECASE)
 
 
 def missing(value: str | None) -> bool:
@@ -82,12 +83,12 @@ def normalize_bus_id(value: str | None) -> str | None:
     text = clean(value)
     if text is None:
         return None
-    match = _BUS_ID.match(text)
-    if not match:
+    try:
+        parsed = pci_address.parse(text)
+    except pci_address.AddressError:
         return None
-    domain, bus, device, function = match.groups()
-    # The domain is 32 bits in NVML; sysfs prints the low 16 bits as four digits.
-    return f"{int(domain or '0', 16):04x}:{bus.lower()}:{device.lower()}.{function}"
+    # The domain is 32 bits in NVML; sysfs prints it with at least four digits.
+    return str(parsed) if parsed.function is not None else None
 
 
 def pci_id(device_id: str | None) -> str | None:

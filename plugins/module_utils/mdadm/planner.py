@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import refusal, same_devices
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev.refusals import refusal, same_devices
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers import array_line, merge_mdadm_conf
 
 LEVELS = ("raid0", "raid1", "raid10")

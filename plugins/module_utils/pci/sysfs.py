@@ -14,40 +14,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host.sysfs import link_name, read_attr, to_int
+from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.address import parse
+
 DEVICES = "sys/bus/pci/devices"
 IOMMU_GROUPS = "sys/kernel/iommu_groups"
-_ADDRESS = re.compile(r"^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([0-1][0-9a-f])(?:\.([0-7]))?$")
 
 GPU_BASE_CLASS = "03"
 BRIDGE_CLASS = "0604"
 
 
-class AddressError(ValueError):
-    """Not a PCI address."""
-
-
 def normalize_address(text: str) -> tuple[str, int | None]:
-    """``0b:00.0`` / ``0000:0b:00.0`` / ``0b:00`` -> (``0000:0b:00``, function or None)."""
-    match = _ADDRESS.match(str(text).strip().lower())
-    if not match:
-        raise AddressError(f"{text!r} is not a PCI address (expected [DDDD:]BB:SS[.F], hex)")
-    domain, bus, slot, function = match.groups()
-    return f"{domain or '0000'}:{bus}:{slot}", None if function is None else int(function)
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read().strip()
-    except (FileNotFoundError, NotADirectoryError, PermissionError, OSError):
-        return None
-
-
-def _link_name(path: str) -> str | None:
-    try:
-        return os.path.basename(os.readlink(path))
-    except OSError:
-        return None
+    """``0b:00.0`` / ``0000:0b:00.0`` / ``0b:00`` -> (``0000:0b:00``, function or None); AddressError otherwise."""
+    address = parse(text)
+    return address.device, address.function
 
 
 def _hex(value: str | None, width: int) -> str | None:
@@ -57,13 +37,6 @@ def _hex(value: str | None, width: int) -> str | None:
     return digits.zfill(width) if re.fullmatch(r"[0-9a-f]+", digits) else None
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _speed(value: str | None) -> str | None:
     return None if value in (None, "", "Unknown", "Unknown speed") else value
 
@@ -71,14 +44,14 @@ def _speed(value: str | None) -> str | None:
 def read_function(root: str, address: str) -> dict[str, Any]:
     """All known fields of one function (``address`` as named in ``/sys/bus/pci/devices``)."""
     base = os.path.join(root, DEVICES, address)
-    pci_class = _hex(_read(os.path.join(base, "class")), 6)
-    vendor = _hex(_read(os.path.join(base, "vendor")), 4)
-    device = _hex(_read(os.path.join(base, "device")), 4)
-    numa = _int(_read(os.path.join(base, "numa_node")))
-    group = _link_name(os.path.join(base, "iommu_group"))
-    override = _read(os.path.join(base, "driver_override"))
-    width = _int(_read(os.path.join(base, "current_link_width")))
-    max_width = _int(_read(os.path.join(base, "max_link_width")))
+    pci_class = _hex(read_attr(os.path.join(base, "class")), 6)
+    vendor = _hex(read_attr(os.path.join(base, "vendor")), 4)
+    device = _hex(read_attr(os.path.join(base, "device")), 4)
+    numa = to_int(read_attr(os.path.join(base, "numa_node")))
+    group = link_name(os.path.join(base, "iommu_group"))
+    override = read_attr(os.path.join(base, "driver_override"))
+    width = to_int(read_attr(os.path.join(base, "current_link_width")))
+    max_width = to_int(read_attr(os.path.join(base, "max_link_width")))
     return {
         "address": address,
         "slot": address.rsplit(".", 1)[0],
@@ -87,18 +60,18 @@ def read_function(root: str, address: str) -> dict[str, Any]:
         "vendor": vendor,
         "device": device,
         "id": f"{vendor}:{device}" if vendor and device else None,
-        "subsystem_vendor": _hex(_read(os.path.join(base, "subsystem_vendor")), 4),
-        "subsystem_device": _hex(_read(os.path.join(base, "subsystem_device")), 4),
-        "revision": _hex(_read(os.path.join(base, "revision")), 2),
-        "driver": _link_name(os.path.join(base, "driver")),
-        "driver_module": _link_name(os.path.join(base, "driver", "module")),
+        "subsystem_vendor": _hex(read_attr(os.path.join(base, "subsystem_vendor")), 4),
+        "subsystem_device": _hex(read_attr(os.path.join(base, "subsystem_device")), 4),
+        "revision": _hex(read_attr(os.path.join(base, "revision")), 2),
+        "driver": link_name(os.path.join(base, "driver")),
+        "driver_module": link_name(os.path.join(base, "driver", "module")),
         "driver_override": None if override in (None, "", "(null)") else override,
         # The kernel reports -1 when the platform does not say which node a device hangs off.
         "numa_node": None if numa is None or numa < 0 else numa,
-        "iommu_group": _int(group),
-        "current_link_speed": _speed(_read(os.path.join(base, "current_link_speed"))),
+        "iommu_group": to_int(group),
+        "current_link_speed": _speed(read_attr(os.path.join(base, "current_link_speed"))),
         "current_link_width": width or None,
-        "max_link_speed": _speed(_read(os.path.join(base, "max_link_speed"))),
+        "max_link_speed": _speed(read_attr(os.path.join(base, "max_link_speed"))),
         "max_link_width": max_width or None,
     }
 

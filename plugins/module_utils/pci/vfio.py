@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .sysfs import AddressError, functions_of_slot, is_bridge, normalize_address
+from .address import AddressError
+from .sysfs import functions_of_slot, is_bridge, normalize_address
 
 VFIO_DRIVER = "vfio-pci"
 MARKER = "# Managed by onprem.gpu_server.vfio_pci"

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.cpu import parse_cpu_ranges
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.cpu import parse_cpu_ranges
 from ansible_collections.onprem.gpu_server.plugins.module_utils.proxmox.propstring import (
     DEFAULT_KEYS,
     option_base,

@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan import adapter
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError, as_int, fail
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.cpu import format_cpu_ranges, parse_cpu_ranges
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.findings import locate_common, split_prefix
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.gpu import plan_gpu_placement
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.numa import plan_numa_pinning
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan import adapter
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import PlanInputError, as_int, fail
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.cpu import format_cpu_ranges, parse_cpu_ranges
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.findings import locate_common, split_prefix
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.gpu import plan_gpu_placement
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.numa import plan_numa_pinning
 from ansible_collections.onprem.gpu_server.plugins.module_utils.proxmox.propstring import render
 
 VMS = "host_plan.intent.vms"

@@ -13,11 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import (
-    fallback_parent,
-    refusal,
-    same_devices,
-)
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev.probe import fallback_parent
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev.refusals import refusal, same_devices
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.rules import (
     MIN_DISKS,
     ashift_problem,

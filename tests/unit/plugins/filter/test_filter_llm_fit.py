@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from plan_specs import LLAMA31_70B, LLAMA31_405B, MISTRAL_7B, RTX4000ADA, RTX4090
 
 from ansible_collections.onprem.gpu_server.plugins.filter.llm_fit import llm_fit
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.llm import BITS_PER_WEIGHT
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.llm import BITS_PER_WEIGHT
 
 
 def test_xc740xd_70b_fp16_on_4_gpus_does_not_fit_75gb():

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.onprem.gpu_server.plugins.filter.zfs_usable_bytes import zfs_usable_bytes
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.zfs import metaslab_shift, raidz_asize
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.zfs import metaslab_shift, raidz_asize
 
 TB, TIB, GIB, MIB = 10**12, 2**40, 2**30, 2**20
 DATA_LAKE = [18 * TB] * 8

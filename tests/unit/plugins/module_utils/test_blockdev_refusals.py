@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 from fixtures.recorded import reader
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import (
-    BlockdevRunner,
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev.probe import BlockdevRunner, parse_swaps
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev.refusals import (
     describe_findings,
-    parse_swaps,
     refusal,
     same_devices,
 )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.report import build_report
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.report import build_report
 
 REPO = Path(__file__).resolve().parents[4]
 EXAMPLES = REPO / "inventories" / "examples"

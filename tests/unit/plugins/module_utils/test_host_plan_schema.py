@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan_schema import problems, validate
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.schema import problems, validate
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "inventories" / "examples"
 XC740XD = EXAMPLES / "xc740xd" / "host_vars" / "xc740xd" / "host_plan.yml"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 from fixtures import recorded
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev_runner import (
-    describe_findings,
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev.probe import (
     fallback_parent,
     parse_blkid_export,
     parse_mounts,
     parse_wipefs_json,
-    refusal,
 )
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev.refusals import describe_findings, refusal
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers import (
     array_line,
     merge_mdadm_conf,

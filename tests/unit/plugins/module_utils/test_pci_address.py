@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.gpu import parse_pci
 from ansible_collections.onprem.gpu_server.plugins.module_utils.pci import address
 from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.sysfs import normalize_address
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.gpu import parse_pci
 
 # (text as a tool writes it, the kernel's form); sources: sysfs, lspci -D and lspci, nvidia-smi's bus_id
 # (tests/unit/fixtures/nvidia-smi), Proxmox hostpci (a device without its function), an Intel VMD domain.

@@ -6,11 +6,8 @@ import pytest
 from fixtures import lspci_listing, recorded
 from fixtures.sysfs import sysfs_tree
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.sysfs import (
-    AddressError,
-    collect,
-    normalize_address,
-)
+from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.address import AddressError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.pci.sysfs import collect, normalize_address
 
 SYSFS = recorded.directory("sysfs")
 

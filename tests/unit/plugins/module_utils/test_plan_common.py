@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import (
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import (
     PlanInputError,
     as_list,
     as_mapping,

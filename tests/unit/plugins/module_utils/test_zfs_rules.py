@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan._common import PlanInputError
-from ansible_collections.onprem.gpu_server.plugins.module_utils.plan.zfs import PARITY, zfs_space
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan._common import PlanInputError
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.zfs import PARITY, zfs_space
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.planner import TYPES, PlanError, normalize_vdevs
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.rules import (
     MIN_DISKS,

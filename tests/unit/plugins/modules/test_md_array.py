@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_zfs_pool_fakes import install_fake, run_module
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils import blockdev_runner
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev import probe as blockdev_probe
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm import runner as md_runner
 from ansible_collections.onprem.gpu_server.plugins.module_utils.mdadm.parsers import parse_mdstat
 from ansible_collections.onprem.gpu_server.plugins.modules import md_array
@@ -158,7 +158,7 @@ NODES = {A: "/dev/nvme0n1p2", "/dev/nvme0n1p2": "/dev/nvme0n1p2", B: "/dev/nvme1
 def test_bad_input_is_refused_before_any_command(monkeypatch, tmp_path, capsys, label, args, message, check_mode):
     fake = install_fake(monkeypatch)
     monkeypatch.setattr(md_runner.MdadmRunner, "mdstat", lambda self: parse_mdstat(MDSTAT))
-    monkeypatch.setattr(blockdev_runner.BlockdevRunner, "resolve",
+    monkeypatch.setattr(blockdev_probe.BlockdevRunner, "resolve",
                         lambda self, path: {"real": NODES.get(path, path), "disk": NODES.get(path, path)})
     conf = tmp_path / "mdadm.conf"
     result = run_module(md_array.main, {"name": "os", "level": "raid1", "devices": [A, B], "config": str(conf),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_zfs_pool_fakes import install_fake, run_module
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils import blockdev_runner
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev import probe as blockdev_probe
 from ansible_collections.onprem.gpu_server.plugins.modules import zfs_pool
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "zpool"
@@ -187,7 +187,7 @@ BAD_INPUT = [
 @pytest.mark.parametrize(("label", "args", "message"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
 def test_bad_input_is_refused_before_any_command(monkeypatch, capsys, label, args, message, check_mode):
     fake = install_fake(monkeypatch)
-    monkeypatch.setattr(blockdev_runner.BlockdevRunner, "resolve",
+    monkeypatch.setattr(blockdev_probe.BlockdevRunner, "resolve",
                         lambda self, path: {"real": SDG.get(path, path), "disk": SDG.get(path, path)})
     result = run_module(zfs_pool.main, {**ARGS, **args, "_ansible_check_mode": check_mode}, capsys)
     assert result["failed"] is True

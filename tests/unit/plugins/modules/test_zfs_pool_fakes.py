@@ -12,7 +12,7 @@ import pytest
 from ansible.module_utils import _internal, basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.onprem.gpu_server.plugins.module_utils import blockdev_runner
+from ansible_collections.onprem.gpu_server.plugins.module_utils.blockdev import probe as blockdev_probe
 from ansible_collections.onprem.gpu_server.plugins.module_utils.zfs.runner import ZfsRunner
 
 CLEAN = {"signatures": [], "mounts": {}, "holders": {}, "md_arrays": []}
@@ -56,14 +56,14 @@ def install_fake(monkeypatch) -> FakeSystem:
     monkeypatch.setattr(_internal, "is_controller", False)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
-    monkeypatch.setattr(blockdev_runner.BlockdevRunner, "resolve",
-                        lambda self, path: {"real": path, "disk": blockdev_runner.fallback_parent(path)})
+    monkeypatch.setattr(blockdev_probe.BlockdevRunner, "resolve",
+                        lambda self, path: {"real": path, "disk": blockdev_probe.fallback_parent(path)})
 
     def probe(self, path):
         system.calls.append(["probe", path])
         return {**CLEAN, "real": path, **system.probes.get(path, {})}
 
-    monkeypatch.setattr(blockdev_runner.BlockdevRunner, "probe", probe)
+    monkeypatch.setattr(blockdev_probe.BlockdevRunner, "probe", probe)
     return system
 
 
