@@ -19,7 +19,12 @@ CACHE="$ROOT/.cache"
 PY=python3.11
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 
-DEFAULT_STAGES=(lint unit sanity build container lab profiles labchecks)
+# The default set: the stages that need no VM, one after another (the lab image builds beside them), then
+# two lanes side by side, each on its own VM (run_default).
+SERIAL_STAGES=(lint unit sanity build container)
+LAB_LANE=(lab)
+CHECKS_LANE=(profiles labchecks)
+DEFAULT_STAGES=("${SERIAL_STAGES[@]}" "${LAB_LANE[@]}" "${CHECKS_LANE[@]}")
 # Not in the default set (CI): run with ./dev.sh test labextended.
 EXTENDED_STAGES=(labextended)
 HOST_PACKAGES=(
@@ -344,7 +349,7 @@ run_default() {
   log "lab image: building in the background (log: $image_log)"
   python3 lab/vm/labvm.py build >"$image_log" 2>&1 &
   image_pid=$!
-  for stage in lint unit sanity build container; do
+  for stage in "${SERIAL_STAGES[@]}"; do
     run_stage "$stage" || true
   done
   if wait "$image_pid"; then
@@ -356,9 +361,9 @@ run_default() {
   tail -n 3 "$image_log"
   lane_start=$SECONDS
   log "lanes: [lab] the trading profile on VM 'trading'; [checks] the workstation profile and the lab proofs"
-  run_lane lab lab &
+  run_lane lab "${LAB_LANE[@]}" &
   pids+=($!)
-  run_lane checks profiles labchecks &
+  run_lane checks "${CHECKS_LANE[@]}" &
   pids+=($!)
   for pid in "${pids[@]}"; do wait "$pid" || true; done
   echo "     lanes together: $((SECONDS - lane_start)) s" >>"$RESULTS"

@@ -173,6 +173,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.host import files as hostfiles
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host.commit_confirm import SystemdTimer
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft import ruleset
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft.runner import NftError, NftRunner
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft.table import OwnedTable, Refused
@@ -180,22 +181,6 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.tool_runner impo
 
 # Everything is read and written below ROOT; tests point it at a temporary tree.
 ROOT = "/"
-
-
-class HostFiles:
-    """Small owned files below ROOT, written through a temporary file and atomic_move."""
-
-    def __init__(self, module):
-        self.module = module
-
-    def read(self, path):
-        return hostfiles.read_text(ROOT, path)
-
-    def write(self, path, text, mode=0o644):
-        hostfiles.write_text(self.module, ROOT, path, text, mode)
-
-    def remove(self, path):
-        hostfiles.remove(ROOT, path)
 
 
 ARGUMENT_SPEC = dict(
@@ -222,7 +207,9 @@ def run_module():
     if not params["confirm"] and params["state"] == "present" and params["content"] is None:
         module.fail_json(msg="content: required with state=present (unless confirm=true)")
 
-    table = OwnedTable(NftRunner(module), HostFiles(module), ref, params["state_dir"])
+    runner = NftRunner(module)
+    table = OwnedTable(runner, hostfiles.RootFiles(module, ROOT), ref, params["state_dir"], SystemdTimer(runner),
+                       root=ROOT)
     try:
         if params["confirm"]:
             result = table.confirm(module.check_mode)

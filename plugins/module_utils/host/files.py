@@ -1,15 +1,16 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reading and writing small configuration files below a root (``/`` on a host, a tree in tests).
 
-Shared by kernel_cmdline, vfio_pci, nft_ruleset and nic_tuning. Writes go to a temporary file in the target's
-directory and are moved into place with ``module.atomic_move``, so a reader never sees a
-half-written file.
+Shared by kernel_cmdline, vfio_pci, nft_ruleset, commit_files and nic_tuning. Writes go to a temporary
+file in the target's directory and are moved into place with ``module.atomic_move``, so a reader never
+sees a half-written file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from typing import Any
 
@@ -38,7 +39,12 @@ def write_text(module: Any, root: str, path: str, text: str, mode: int = 0o644) 
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.chmod(tmp, mode)
+        # atomic_move gives a new file the umask's mode and an existing one its old mode: create the target
+        # with the wanted mode first (so it is never more open than that) and set the mode again after the move.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
         module.atomic_move(tmp, target)
+        os.chmod(target, mode)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -58,3 +64,38 @@ def file_diff(path: str, before: str | None, after: str | None) -> dict[str, str
         "before": before or "",
         "after": after or "",
     }
+
+
+class RootFiles:
+    """The files a module owns below ``root`` (``/`` on a host, a tree in tests), for commit-confirm."""
+
+    def __init__(self, module: Any, root: str) -> None:
+        self.module = module
+        self.root = root
+
+    def read(self, path: str) -> str | None:
+        return read_text(self.root, path)
+
+    def write(self, path: str, text: str, mode: int = 0o644) -> None:
+        write_text(self.module, self.root, path, text, mode)
+
+    def remove(self, path: str) -> None:
+        remove(self.root, path)
+
+    def mode(self, path: str) -> int | None:
+        """Permission bits, or None when the file does not exist."""
+        try:
+            return os.stat(host_path(self.root, path)).st_mode & 0o7777
+        except FileNotFoundError:
+            return None
+
+    def ensure_dir(self, path: str) -> None:
+        os.makedirs(host_path(self.root, path), mode=0o700, exist_ok=True)
+
+    def save(self, path: str, copy: str) -> None:
+        """Copy ``path`` (content, mode, owner, times) to ``copy``."""
+        target = host_path(self.root, copy)
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        shutil.copy2(host_path(self.root, path), target)
+        stat = os.stat(host_path(self.root, path))
+        os.chown(target, stat.st_uid, stat.st_gid)

@@ -223,25 +223,3 @@ def tables_in(items: list[dict[str, Any]]) -> list[str]:
 def rollback_unit(ref: TableRef) -> str:
     """Name (without suffix) of the transient timer/service pair that restores the saved table."""
     return f"onprem-nft-rollback-{ref.slug}"
-
-
-def rollback_argv(unit: str, timeout: int, nft: str, script: str) -> list[str]:
-    """``systemd-run`` argv arming the rollback: after ``timeout`` seconds, ``nft -f script``.
-
-    systemd runs it, not the SSH session, so it fires when the controller is gone. Timers default to
-    ``AccuracySec=1min``, which could delay a rollback by up to a minute; 1 s keeps it on time.
-    """
-    if timeout < 1:
-        raise RulesetError(f"confirm_timeout: {timeout} must be at least 1 second")
-    return [
-        "systemd-run",
-        f"--unit={unit}",
-        f"--description=onprem.gpu_server: restore nftables table saved in {script} unless confirmed",
-        f"--on-active={timeout}s",
-        "--timer-property=AccuracySec=1s",
-        "--property=Type=oneshot",
-        "--collect",
-        nft,
-        "-f",
-        script,
-    ]

@@ -1,13 +1,13 @@
 # Copyright: contributors to onprem.gpu_server
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one place nft_ruleset runs nft, unshare, systemd-run and systemctl: argv lists, ``LC_ALL=C``."""
+"""The one place nft_ruleset runs nft and unshare: argv lists, ``LC_ALL=C``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft import ruleset
-from ansible_collections.onprem.gpu_server.plugins.module_utils.tool_runner import CommandFailed, ToolRunner
+from ansible_collections.onprem.gpu_server.plugins.module_utils.tool_runner import ToolRunner
 
 # Loads a script into the fresh, empty network namespace unshare made, then lists the table there
 # twice (JSON for the comparison, text for the diff). Two nft runs are needed: a "list" inside the
@@ -21,7 +21,7 @@ class NftError(RuntimeError):
 
 
 class NftRunner(ToolRunner):
-    """nft plus the systemd tools for the rollback timer."""
+    """nft, and unshare for the scratch namespace."""
 
     def __init__(self, module: Any) -> None:
         super().__init__(module, required=("nft",))
@@ -71,19 +71,3 @@ class NftRunner(ToolRunner):
         if rc != 0:
             raise NftError(err.strip() or out.strip() or f"loading {path} in a scratch network namespace failed")
         return ruleset.split_canonical(out)
-
-    def timer_active(self, unit: str) -> bool:
-        rc, _out, _err = self.execute(["systemctl", "is-active", "--quiet", f"{unit}.timer"])
-        return rc == 0
-
-    def disarm(self, unit: str) -> None:
-        """Stop the rollback timer and its service (if the timer just fired, nft's batch is all or nothing)."""
-        self.execute(["systemctl", "stop", f"{unit}.timer", f"{unit}.service"])
-        self.execute(["systemctl", "reset-failed", f"{unit}.timer", f"{unit}.service"])
-
-    def arm(self, unit: str, timeout: int, script: str) -> None:
-        self.disarm(unit)
-        argv = ruleset.rollback_argv(unit, timeout, self.path("nft"), script)
-        rc, out, err = self.execute(argv)
-        if rc != 0:
-            raise CommandFailed(f"arming the rollback failed: {' '.join(argv)} (rc={rc}): {err.strip() or out.strip()}")

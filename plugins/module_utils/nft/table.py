@@ -2,15 +2,16 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Converge one owned table, with an optional commit-confirm, through an NftRunner and a file store.
 
-Commit-confirm, per table, state in ``<state_dir>/<family>-<name>/``:
+Commit-confirm through ``host/commit_confirm`` (the collection's one implementation), per table, state in
+``<state_dir>/<family>-<name>/``:
 
 1. ``rollback.nft``: the table as it was before the unconfirmed change (or its absence), saved with
    ``nft list table`` and checked with ``nft -c``; kept across further unconfirmed changes, so it is
    always the last confirmed state.
 2. ``pending.json``: what was applied (normalised) and what to persist once it is confirmed.
-3. A transient systemd timer ``onprem-nft-rollback-<family>-<name>.timer`` runs ``nft -f rollback.nft``
-   when it elapses. It is armed before the new table is applied, so a connection that dies during
-   the apply is covered as well.
+3. A transient systemd timer ``onprem-nft-rollback-<family>-<name>.timer`` runs ``rollback.sh``
+   (``nft -f rollback.nft``, then the ``rolled-back`` marker) when it elapses. It is armed before the new
+   table is applied, so a connection that dies during the apply is covered as well.
 
 The boot-time file is only written on confirmation: a host that reboots during the window comes
 up with the last confirmed table. Confirming stops the timer, then compares the live table with
@@ -20,24 +21,15 @@ that is no longer live.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any, Protocol
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host import commit_confirm
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host.commit_confirm import Files, Refused, Timer
 from ansible_collections.onprem.gpu_server.plugins.module_utils.nft import ruleset
 
-
-class Refused(RuntimeError):
-    """The request cannot be carried out safely; nothing (further) was changed."""
-
-
-class Files(Protocol):
-    def read(self, path: str) -> str | None: ...
-
-    def write(self, path: str, text: str, mode: int = 0o644) -> None: ...
-
-    def remove(self, path: str) -> None: ...
+__all__ = ["OwnedTable", "Refused"]
 
 
 class Runner(Protocol):
@@ -51,55 +43,31 @@ class Runner(Protocol):
 
     def canonical(self, path: str, ref: ruleset.TableRef) -> tuple[list[dict[str, Any]] | None, str]: ...
 
-    def timer_active(self, unit: str) -> bool: ...
-
-    def disarm(self, unit: str) -> None: ...
-
-    def arm(self, unit: str, timeout: int, script: str) -> None: ...
+    def path(self, tool: str) -> str: ...
 
 
 class OwnedTable:
     """One table: read, compare, apply, arm/confirm the rollback, persist."""
 
-    def __init__(self, runner: Runner, files: Files, ref: ruleset.TableRef, state_dir: str,
-                 clock: Any = time.time) -> None:
+    def __init__(self, runner: Runner, files: Files, ref: ruleset.TableRef, state_dir: str, timer: Timer,
+                 clock: Any = time.time, root: str = "/") -> None:
         self.runner = runner
         self.files = files
         self.ref = ref
         self.dir = os.path.join(state_dir, ref.slug)
         self.unit = ruleset.rollback_unit(ref)
         self.rollback_path = os.path.join(self.dir, "rollback.nft")
-        self.pending_path = os.path.join(self.dir, "pending.json")
-        self.clock = clock
-        self.warnings: list[str] = []
+        self.commit = commit_confirm.CommitConfirm(timer, files, self.unit, self.dir, f"table {ref.spec}",
+                                                   clock, root)
+        self.warnings = self.commit.warnings
 
     # -- state files -------------------------------------------------------------------------
-    def pending(self) -> dict[str, Any] | None:
-        text = self.files.read(self.pending_path)
-        return json.loads(text) if text else None
-
     def _clear_state(self) -> None:
-        self.files.remove(self.pending_path)
-        self.files.remove(self.rollback_path)
+        self.commit.clear([self.rollback_path])
 
     def _live(self) -> list[dict[str, Any]] | None:
         items = self.runner.list_json(self.ref)
         return None if items is None else ruleset.normalise(items)
-
-    def _armed(self, pending: dict[str, Any] | None, check_mode: bool) -> bool:
-        """Whether an unconfirmed change still waits; clears the records of one that is gone."""
-        if pending is None:
-            return False
-        if self.runner.timer_active(self.unit):
-            return True
-        self.warnings.append(
-            f"an unconfirmed change to table {self.ref.spec} (applied at {pending.get('armed_at')}) was not "
-            "confirmed in time: the rollback timer restored the previous table, or the host rebooted and "
-            "loaded the last confirmed one"
-        )
-        if not check_mode:
-            self._clear_state()
-        return False
 
     # -- converge ------------------------------------------------------------------------------
     def converge(self, body: str | None, script_path: str, persist_path: str | None, confirm_timeout: int,
@@ -113,8 +81,8 @@ class OwnedTable:
         # nft's own validation first: a malformed table fails here with nft's message.
         self.runner.check(script_path)
 
-        pending = self.pending()
-        armed = self._armed(pending, check_mode)
+        pending = self.commit.pending()
+        armed = self.commit.waiting(check_mode)
         if armed and not confirm_timeout:
             raise Refused(
                 f"a change to table {self.ref.spec} waits for confirmation (rollback unit {self.unit}.timer): "
@@ -173,26 +141,25 @@ class OwnedTable:
             except Exception:
                 self._clear_state()
                 raise
-        armed_at = self.clock()
+        saved = os.path.join(self.commit.root, self.rollback_path.lstrip("/"))
+        rollback = self.commit.script([], [commit_confirm.Command((self.runner.path("nft"), "-f", saved))],
+                                      owner="onprem.gpu_server.nft_ruleset")
         record = {
             "table": self.ref.spec,
             "applied": wanted,
             "persist_path": persist_path,
             "persist_text": persist,
-            "confirm_timeout": timeout,
-            "armed_at": armed_at,
-            "rollback_at": armed_at + timeout,
+            "saved_files": [self.rollback_path],
         }
-        self.files.write(self.pending_path, json.dumps(record, indent=1, sort_keys=True) + "\n", 0o600)
-        self.runner.arm(self.unit, timeout, self.rollback_path)
+        rollback_at = self.commit.arm(timeout, rollback, record)
         try:
             self.runner.apply(script_path)
         except Exception:
-            self.runner.disarm(self.unit)
+            self.commit.abort(forget=False)
             if not armed:
                 self._clear_state()
             raise
-        return float(record["rollback_at"])
+        return rollback_at
 
     def _persist(self, path: str | None, text: str | None) -> None:
         if not path:
@@ -205,7 +172,6 @@ class OwnedTable:
     # -- confirm -------------------------------------------------------------------------------
     def confirm(self, check_mode: bool) -> dict[str, Any]:
         """Keep the unconfirmed change: stop the rollback, check the live table is the applied one, persist."""
-        pending = self.pending()
         result: dict[str, Any] = {
             "changed": False,
             "table": self.ref.spec,
@@ -213,12 +179,17 @@ class OwnedTable:
             "rollback_armed": False,
             "rollback_unit": f"{self.unit}.timer",
             "rollback_at": None,
-            "persist_path": pending.get("persist_path") if pending else None,
+            "persist_path": None,
         }
+        try:
+            pending = self.commit.confirm(check_mode)
+        except commit_confirm.RolledBack:
+            if not check_mode:
+                self.files.remove(self.rollback_path)
+            raise
         if pending is None:
             return result
-        if not check_mode:
-            self.runner.disarm(self.unit)
+        result["persist_path"] = pending.get("persist_path")
         live = self._live()
         if live != pending.get("applied"):
             if not check_mode:

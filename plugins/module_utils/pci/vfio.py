@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host import initramfs
+
 from .address import AddressError
 from .sysfs import functions_of_slot, is_bridge, normalize_address
 
@@ -230,12 +232,16 @@ def plan(functions: Mapping[str, Mapping[str, Any]], groups: Mapping[str, list[s
 
 
 def initramfs_update_required(files: list[FileChange], mtimes: Mapping[str, float], initrd_mtime: float | None) -> bool:
-    """True when a file that goes into the initramfs changes now or changed after the initrd was built."""
+    """True when a file that goes into the initramfs changes now or changed after the initrd was built.
+
+    The mtime rule is the initramfs module's (``host/initramfs.plan_rebuild``), for the running kernel.
+    """
     if any(change.changed for change in files):
         return True
     if initrd_mtime is None:
         return False
-    return any(mtimes.get(change.path, 0) > initrd_mtime for change in files if change.after is not None)
+    inputs = {change.path: mtimes.get(change.path) for change in files if change.after is not None}
+    return bool(initramfs.plan_rebuild(inputs, {"running": initrd_mtime}, False, "running", "running").kernels)
 
 
 def bind_steps(functions: Mapping[str, Mapping[str, Any]], to_bind: list[str]) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -72,8 +73,13 @@ class FakeKernel:
         self.tables[spec] = "\n".join(line.strip() for line in body.splitlines() if line.strip())
 
     def fire(self, unit: str) -> None:
+        """Run the rollback script the module wrote, with real sh; its nft only hands the file to this fake."""
         _timeout, script = self.timers.pop(unit)
-        self.run_script(self.read(script))
+        done = subprocess.run(["/bin/sh", script], check=True, capture_output=True, text=True)
+        assert done.stdout == "", done.stdout
+        fired = self.root.parent / "bin" / "fired.nft"
+        self.run_script(fired.read_text())
+        fired.unlink()
 
 
 class FakeRunner:
@@ -112,13 +118,27 @@ class FakeRunner:
             return None, ""
         return scratch.items(ref.spec, body), f"table {ref.spec} {{\n{body}\n}}\n"
 
-    def timer_active(self, unit):
+    def path(self, tool):
+        assert tool == "nft", tool
+        return str(self.k.root.parent / "bin" / "nft")
+
+
+class FakeTimer:
+    """systemd's side: armed timers by unit, fired by the test."""
+
+    kernel: ClassVar[FakeKernel]
+
+    def __init__(self, runner: Any) -> None:
+        self.k = self.kernel
+
+    def active(self, unit):
         return unit in self.k.timers
 
     def disarm(self, unit):
         self.k.timers.pop(unit, None)
 
-    def arm(self, unit, timeout, script):
+    def arm(self, unit, timeout, script, description):
+        assert "restore the previous state" in description
         self.k.timers[unit] = (timeout, script)
 
 
@@ -128,9 +148,16 @@ def kernel(tmp_path, monkeypatch):
     root.mkdir()
     (tmp_path / "moduletmp").mkdir()
     k = FakeKernel(root)
+    # The rollback script runs this nft: it leaves the file it was given for FakeKernel.fire to load.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "nft").write_text('#!/bin/sh\n[ "$1" = -f ] && cp "$2" "$(dirname "$0")/fired.nft"\n')
+    (fake_bin / "nft").chmod(0o755)
     FakeRunner.kernel = k
+    FakeTimer.kernel = k
     monkeypatch.setattr(nft_ruleset, "ROOT", str(root))
     monkeypatch.setattr(nft_ruleset, "NftRunner", FakeRunner)
+    monkeypatch.setattr(nft_ruleset, "SystemdTimer", FakeTimer)
     return k
 
 
@@ -220,10 +247,14 @@ def test_timer_restores_the_previous_table_and_a_late_confirm_fails(kernel, caps
     run(kernel, {"content": OTHER, "persist_path": PERSIST, "confirm_timeout": 20}, capsys)
     kernel.fire(UNIT)
     assert kernel.tables["inet onprem_filter"] == good_table
+    assert state(kernel, "rolled-back").startswith("rolled back at ")
+    assert state(kernel, "rolled-back").rstrip().endswith("nft exit 0")
     late = run(kernel, {"confirm": True}, capsys)
-    assert late["failed"] is True and "already restored the previous table" in late["msg"]
+    assert late["failed"] is True and "the host rolled it back" in late["msg"], late["msg"]
     assert persisted(kernel) == boot_file
-    assert state(kernel, "pending.json") is None
+    assert state(kernel, "pending.json") is None and state(kernel, "rollback.nft") is None
+    # The record of what the host did stays for the operator.
+    assert state(kernel, "rolled-back") is not None
 
 
 def test_rollback_of_a_first_apply_removes_the_table(kernel, capsys):

@@ -174,19 +174,3 @@ def test_split_canonical():
 ])
 def test_is_absent(rc, stderr, absent):
     assert ruleset.is_absent(rc, stderr) is absent
-
-
-def test_rollback_argv():
-    argv = ruleset.rollback_argv("onprem-nft-rollback-inet-onprem_filter", 20, "/usr/sbin/nft",
-                                 "/var/lib/onprem-gpu-server/nft/inet-onprem_filter/rollback.nft")
-    assert argv[0] == "systemd-run"
-    assert "--unit=onprem-nft-rollback-inet-onprem_filter" in argv
-    assert "--on-active=20s" in argv
-    # systemd's default timer accuracy (1 min) would delay the rollback.
-    assert "--timer-property=AccuracySec=1s" in argv
-    assert argv[-3:] == ["/usr/sbin/nft", "-f", "/var/lib/onprem-gpu-server/nft/inet-onprem_filter/rollback.nft"]
-
-
-def test_rollback_argv_refuses_zero_timeout():
-    with pytest.raises(ruleset.RulesetError, match="at least 1 second"):
-        ruleset.rollback_argv("u", 0, "/usr/sbin/nft", "/x.nft")
