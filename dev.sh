@@ -195,6 +195,7 @@ stage_labchecks() {
   python3 lab/vm/labvm.py start workstation
   mitogen_env 0
   lab_proof firewall
+  lab_proof sshd
   # Plain SSH too: after the firewall proof, mitogen lost its connection across the reboot in the
   # RoCE proof ("ContextService ... refcount was 0") although the VM was up in 40 s.
   lab_proof roce
