@@ -196,6 +196,7 @@ stage_labchecks() {
   mitogen_env 0
   lab_proof firewall
   lab_proof sshd
+  lab_proof fail2ban
   # Plain SSH too: after the firewall proof, mitogen lost its connection across the reboot in the
   # RoCE proof ("ContextService ... refcount was 0") although the VM was up in 40 s.
   lab_proof roce
