@@ -269,9 +269,8 @@ def check_params(params):
 class FileCommit:
     """The files of one owner, their reload, and the host's rollback."""
 
-    def __init__(self, module, tools, files, commit, params):
+    def __init__(self, tools, files, commit, params):
         self._new_copies = []
-        self.module = module
         self.tools = tools
         self.files = files
         self.commit = commit
@@ -458,7 +457,7 @@ def run_module():
         if params["files"] else params["name"]
     commit = CommitConfirm(SystemdTimer(tools), files, f"onprem-{params['name']}-rollback", state_dir, subject,
                            root=ROOT)
-    worker = FileCommit(module, tools, files, commit, params)
+    worker = FileCommit(tools, files, commit, params)
     try:
         result = worker.confirm(module.check_mode) if params["confirm"] else worker.apply(module.check_mode)
     except (Refused, CommandFailed) as exc:
