@@ -181,12 +181,8 @@ class OwnedTable:
             "rollback_at": None,
             "persist_path": None,
         }
-        try:
-            pending = self.commit.confirm(check_mode)
-        except commit_confirm.RolledBack:
-            if not check_mode:
-                self.files.remove(self.rollback_path)
-            raise
+        # A rollback that already ran raises RolledBack; the record (rollback.nft among its saved files) is gone.
+        pending = self.commit.confirm(check_mode)
         if pending is None:
             return result
         result["persist_path"] = pending.get("persist_path")
