@@ -7,7 +7,8 @@ for mac in "$@"; do
   [ -n "$ifname" ] || { echo "no interface with MAC $mac" >&2; exit 1; }
   dev=$(readlink -f "/sys/class/net/$ifname/device")
   out=""
-  for irq in $(ls "$dev/msi_irqs" | sort -n); do
+  for path in "$dev"/msi_irqs/*; do
+    irq=${path##*/}
     out="$out $irq:$(cat "/proc/irq/$irq/smp_affinity_list" 2>/dev/null || echo none)"
   done
   echo "$mac=${out# }"
@@ -15,5 +16,7 @@ done
 echo "cpus_online=$(cat /sys/devices/system/cpu/online)"
 echo "irqbalance=$(systemctl is-active irqbalance.service || true)"
 pid=$(pidof irqbalance || true)
-echo "irqbalance_cmdline=$([ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" || true)"
+cmdline=""
+if [ -n "$pid" ]; then cmdline=$(tr '\0' ' ' < "/proc/$pid/cmdline"); fi
+echo "irqbalance_cmdline=$cmdline"
 echo "boot_unit=$(systemctl is-active onprem-nic-irq-affinity.service || true)"

@@ -33,5 +33,5 @@ for mac in "$@"; do
   ifname=$(ip -o link show | awk -v m="link/ether $mac " 'index($0, m) { sub(":$", "", $2); print $2 }')
   ip link set dev "$ifname" up
   dev=$(readlink -f "/sys/class/net/$ifname/device")
-  for irq in $(ls "$dev/msi_irqs"); do echo "$(cat /sys/devices/system/cpu/online)" > "/proc/irq/$irq/smp_affinity_list"; done
+  for path in "$dev"/msi_irqs/*; do cat /sys/devices/system/cpu/online > "/proc/irq/${path##*/}/smp_affinity_list"; done
 done
