@@ -26,10 +26,14 @@ def _main_options(role: str) -> dict[str, dict[str, Any]]:
 
 
 def _defaults(role: str) -> dict[str, Any]:
+    """defaults/main.yml, or every file of a defaults/main/ directory (Ansible reads both forms)."""
     defaults_file = ROLES_DIR / role / "defaults" / "main.yml"
-    if not defaults_file.is_file():
-        return {}
-    return _load(defaults_file) or {}
+    if defaults_file.is_file():
+        return _load(defaults_file) or {}
+    merged: dict[str, Any] = {}
+    for part in sorted((ROLES_DIR / role / "defaults" / "main").glob("*.yml")):
+        merged.update(_load(part) or {})
+    return merged
 
 
 def test_roles_found() -> None:
