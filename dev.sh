@@ -336,14 +336,30 @@ run_stage() {
   declare -F "stage_$stage" >/dev/null || die "unknown stage '$stage' (known: ${DEFAULT_STAGES[*]} ${EXTENDED_STAGES[*]})"
   log "stage $stage"
   set +e
-  ( set -e; "stage_$stage" )
-  rc=$?
+  ( set -e; "stage_$stage" ) 2>&1 | tee "$CACHE/logs/stage-$stage.log"
+  rc=${PIPESTATUS[0]}
   set -e
-  if [ $rc -eq 0 ]; then
+  if [ "$rc" -eq 0 ]; then
     echo "PASS $stage ($((SECONDS - start)) s, $(disk_free) free)" >>"$RESULTS"
   else
     echo "FAIL $stage ($((SECONDS - start)) s, exit $rc, $(disk_free) free)" >>"$RESULTS"
+    failure_digest "$CACHE/logs/stage-$stage.log" >"$CACHE/logs/stage-$stage.failure"
   fi
+}
+
+failure_digest() {
+  # The few lines that say why a stage failed, for the end of the run's output (a CI log is often read from its
+  # tail): the Ansible task that failed last before each failed proof (or before the end) with its message, and
+  # pytest's short summary. Proofs fail tasks on purpose before they pass, so only the last failure counts.
+  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
+    function flush() { if (block != "") printf "%s", block; block = "" }
+    /^TASK \[/ { task = $0; n = 0 }
+    /^(fatal|failed): \[/ { block = task "\n"; n = 12 }
+    n > 0 { block = block $0 "\n"; n--; next }
+    /^==> proof .* FAILED/ { flush(); print; printed = 1; next }
+    /^NOT IDEMPOTENT|^(FAILED|ERROR) tests\/|^ERROR: / { print }
+    END { if (!printed) flush() }
+  ' | tail -n 40
 }
 
 run_lane() {
@@ -389,6 +405,11 @@ print_summary() {
   local passed failed
   passed="$(grep -c '^PASS' "$RESULTS" || true)"
   failed="$(grep -c '^FAIL' "$RESULTS" || true)"
+  for f in "$CACHE"/logs/stage-*.failure; do
+    [ -s "$f" ] || continue
+    log "why stage $(basename "$f" .failure | sed 's/^stage-//') failed (from $CACHE/logs/$(basename "$f" .failure).log)"
+    sed 's/^/  /' "$f"
+  done
   log "summary"
   sed 's/^/  /' "$RESULTS"
   [ ${#SUMMARY[@]} -eq 0 ] || printf '  %s
@@ -410,6 +431,7 @@ case "$cmd" in
     mkdir -p "$CACHE/logs"
     RESULTS="$CACHE/logs/stages.results"
     : >"$RESULTS"
+    rm -f "$CACHE"/logs/stage-*.failure
     : >"$CACHE/logs/profiles.summary"
     if [ $# -gt 0 ]; then
       for stage in "$@"; do run_stage "$stage"; done

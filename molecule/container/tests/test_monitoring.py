@@ -7,26 +7,29 @@ spool also proves Alertmanager logged in with the password the role wrote to its
 
 from __future__ import annotations
 
-import base64
-import email
-import email.policy
 import hashlib
 import json
 import os
 import pathlib
 import subprocess
-import time
 
 import pytest
+from mailspool import body, http_get, mails, wait_for_mail
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 SCENARIO = REPO / "molecule" / "container"
 PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
 RULES = "/etc/prometheus/rules/onprem-alerts.rules.yml"
 ALERTMANAGER_CONFIG = "/etc/prometheus/alertmanager.yml"
-SPOOL = "/var/lib/smtp-sink"
 CANARY = "smtp-canary-7d41e9"
-LIVE_FILES = [PROMETHEUS_CONFIG, RULES, "/etc/prometheus/rules/site.rules.yml", ALERTMANAGER_CONFIG]
+LIVE_FILES = [
+    PROMETHEUS_CONFIG,
+    RULES,
+    "/etc/prometheus/rules/site.rules.yml",
+    ALERTMANAGER_CONFIG,
+    "/etc/onprem/health-check.json",
+    "/etc/systemd/system/onprem-health-check-daily.timer",
+]
 
 
 def run_monitoring_play(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,46 +38,16 @@ def run_monitoring_play(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False, cwd=REPO)
 
 
-def http_get(host, url: str) -> str:
-    """A GET on the host itself (the image has no curl)."""
-    program = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
-    return host.check_output("python3 -c %s %s", program, url)
-
-
 def live_state(host) -> dict[str, str]:
     """sha256 of the files the services read, and of the configuration each service has loaded."""
     state = {path: host.check_output("sha256sum %s", path).split()[0] for path in LIVE_FILES}
-    state["prometheus loaded"] = hashlib.sha256(http_get(host, "http://127.0.0.1:9090/api/v1/status/config").encode()).hexdigest()
+    state["prometheus loaded"] = hashlib.sha256(
+        http_get(host, "http://127.0.0.1:9090/api/v1/status/config").encode()
+    ).hexdigest()
     state["alertmanager loaded"] = hashlib.sha256(
         json.loads(http_get(host, "http://127.0.0.1:9093/api/v2/status"))["config"]["original"].encode()
     ).hexdigest()
     return state
-
-
-def mails(host) -> list[email.message.EmailMessage]:
-    names = host.check_output(f"ls {SPOOL}").split()
-    out = []
-    for name in sorted(n for n in names if n.endswith(".eml")):
-        raw = base64.b64decode(host.check_output(f"base64 -w0 {SPOOL}/{name}"))
-        out.append(email.message_from_bytes(raw, policy=email.policy.default))
-    return out
-
-
-def wait_for_mail(host, seen: int, subject: str, timeout: float) -> tuple[email.message.EmailMessage, float]:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        for message in mails(host)[seen:]:
-            if subject in message["Subject"]:
-                return message, time.monotonic() - start
-        time.sleep(0.5)
-    got = [m["Subject"] for m in mails(host)[seen:]]
-    raise AssertionError(f"no mail with {subject!r} within {timeout} s; new mails: {got}")
-
-
-def body(message: email.message.EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain", "html"))
-    assert part is not None
-    return part.get_content()
 
 
 def test_promtool_accepts_the_configuration_and_the_rules(host) -> None:
@@ -125,29 +98,51 @@ def test_the_relay_password_never_reaches_the_output(host) -> None:
     # It is in the file Alertmanager reads, and only there.
     assert host.check_output("cat /etc/prometheus/alertmanager-smtp-password") == CANARY
     assert CANARY not in host.check_output(f"cat {ALERTMANAGER_CONFIG}")
+    # The health checks' copy: root only, and not in the program's configuration.
+    password_file = host.file("/etc/onprem/health-check-smtp-password")
+    assert (password_file.user, password_file.mode) == ("root", 0o600)
+    assert host.check_output(f"cat {password_file.path}") == CANARY
+    assert CANARY not in host.check_output("cat /etc/onprem/health-check.json")
 
 
-@pytest.mark.parametrize(
-    ("role", "extra_vars", "message"),
-    [
-        # promtool rejects a rule: the files are put back before any reload.
-        ("prometheus", '{"prometheus_rules_extra": [{"alert": "Broken", "expr": "up =="}]}', "promtool"),
-        # amtool rejects the configuration (a label name Alertmanager cannot group by).
-        ("alertmanager", '{"alertmanager_group_by": ["alertname", "bad-label"]}', "amtool"),
-        # A threshold of the wrong type stops in the preflight, before any file is written.
-        ("prometheus", '{"prometheus_alert_fs_for": "soon"}', "prometheus_alert_fs_for (soon) must be a duration"),
-        # Recipients without a relay.
-        ("alertmanager", '{"alertmanager_smtp_smarthost": ""}', "alertmanager_smtp_smarthost"),
-    ],
-    ids=["rule-promtool-rejects", "config-amtool-rejects", "threshold-not-a-number", "mail-without-relay"],
-)
-def test_bad_input_fails_with_a_clear_error_and_changes_nothing_that_runs(
-    host, role: str, extra_vars: str, message: str
-) -> None:
+# Each case of bad_input.yml and a part of the message its failure must carry.
+BAD_INPUT = {
+    "rule-promtool-rejects": "promtool",
+    "config-amtool-rejects": "amtool",
+    "threshold-not-a-number": "prometheus_alert_fs_for (soon) must be a duration",
+    "mail-without-relay": "alertmanager_smtp_smarthost",
+    "schedule-systemd-rejects": "systemd-analyze calendar rejected daily.on_calendar 'every morning'",
+    "check-unknown": "fan_speed",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_input(host, tmp_path_factory) -> dict:
+    """One run of bad_input.yml (every case), with the live state before and after it."""
+    out = tmp_path_factory.mktemp("bad-input") / "failures.json"
     before = live_state(host)
-    done = run_monitoring_play("--tags", role, "-e", extra_vars)
-    output = done.stdout + done.stderr
-    print(output[-2500:])
-    assert done.returncode != 0
-    assert message in output
-    assert live_state(host) == before
+    cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / "bad_input.yml")]
+    done = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, "BAD_INPUT_OUT": str(out)},
+    )
+    print(done.stdout[-4000:], done.stderr[-2000:])
+    assert done.returncode == 0, "the rescues record failures; the play itself must finish"
+    return {"failures": json.loads(out.read_text()), "before": before, "after": live_state(host)}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_fails_with_a_clear_error(bad_input: dict, case: str) -> None:
+    failures = bad_input["failures"]
+    assert case in failures, f"the role accepted the bad input of {case}"
+    print(f"{case}: {failures[case][:400]}")
+    assert BAD_INPUT[case] in failures[case]
+
+
+def test_bad_input_changes_nothing_that_runs(bad_input: dict) -> None:
+    assert bad_input["after"] == bad_input["before"]

@@ -21,12 +21,27 @@ def _group_type(name: str) -> str | None:
     return "raidz1" if kind == "raidz" else kind
 
 
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+
+
+def _errors(fields: list[str]) -> dict[str, int | None]:
+    """READ, WRITE, CKSUM of a config row (name, state, then the three counts)."""
+    counts: list[int | None] = []
+    for text in fields[2:5]:
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]?)", text)
+        counts.append(round(float(match.group(1)) * _SUFFIX[match.group(2)]) if match else None)
+    counts += [None] * (3 - len(counts))
+    return {"read": counts[0], "write": counts[1], "cksum": counts[2]}
+
+
 def parse_config(lines: list[str]) -> dict[str, Any]:
     """The ``config:`` block of ``zpool status``/``zpool import`` -> {'state', 'vdevs'}.
 
-    vdevs: [{'role', 'type', 'name', 'state', 'disks': [{'path', 'state'}]}]; a
+    vdevs: [{'role', 'type', 'name', 'state', 'disks': [{'path', 'state', 'errors'}]}]; a
     single-disk top-level vdev has type ``stripe``. Disks under ``replacing-N`` or
-    ``spare-N`` count as disks of the enclosing vdev.
+    ``spare-N`` count as disks of the enclosing vdev. A disk's errors are its READ, WRITE
+    and CKSUM counts ({'read', 'write', 'cksum'}: int, None where the column is absent,
+    as in ``zpool import``; ``1.2K`` without ``-p`` counts as 1200).
     """
     base: int | None = None
     role = "data"
@@ -60,9 +75,9 @@ def parse_config(lines: list[str]) -> dict[str, Any]:
             else:
                 group = None
                 vdevs.append({"role": role, "type": "stripe", "name": name, "state": state,
-                              "disks": [{"path": name, "state": state}]})
+                              "disks": [{"path": name, "state": state, "errors": _errors(fields)}]})
         elif group is not None and not _CONTAINER.match(name):
-            group["disks"].append({"path": name, "state": state})
+            group["disks"].append({"path": name, "state": state, "errors": _errors(fields)})
     return {"state": pool_state, "vdevs": vdevs}
 
 

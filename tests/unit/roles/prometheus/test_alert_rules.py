@@ -6,18 +6,17 @@ unpacks it into .cache/tools/. Without it these tests fail rather than skip, so 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import pytest
 import yaml
+from fixtures import tools
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 ROLE = REPO_ROOT / "roles" / "prometheus"
@@ -30,28 +29,9 @@ SEVERITIES = {"warning", "critical"}
 ANNOTATIONS = {"summary", "description", "runbook"}
 
 
-def find_promtool(root: Path, environ: Mapping[str, str], path: str | None) -> str | None:
-    """PROMTOOL when set (a path or a name on PATH), else root's .cache/tools/promtool, else promtool on PATH."""
-    configured = environ.get("PROMTOOL")
-    if configured:
-        return shutil.which(configured, path=path) if os.sep not in configured else _executable(configured)
-    return _executable(str(root / ".cache" / "tools" / "promtool")) or shutil.which("promtool", path=path)
-
-
-def _executable(candidate: str) -> str | None:
-    return candidate if os.path.isfile(candidate) and os.access(candidate, os.X_OK) else None
-
-
 def promtool() -> str:
     """The promtool to judge with; fails (never skips) without one."""
-    found = find_promtool(REPO_ROOT, os.environ, os.environ.get("PATH"))
-    if found is None:
-        pytest.fail(
-            f"no promtool (PROMTOOL={os.environ.get('PROMTOOL', '')!r}, .cache/tools/promtool, PATH): "
-            "run lab/tools/prometheus-tools.sh",
-            pytrace=False,
-        )
-    return found
+    return tools.require("promtool", REPO_ROOT)
 
 
 def defaults() -> dict[str, Any]:
