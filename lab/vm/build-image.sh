@@ -106,6 +106,8 @@ in_root systemctl enable systemd-networkd.service ssh.service >/dev/null
 in_root systemctl mask systemd-networkd-wait-online.service apt-daily.timer \
     apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service \
     fstrim.timer >/dev/null 2>&1
+# Installed for the monitoring roles, run only where they configure them (the monitoring host).
+in_root systemctl disable prometheus.service prometheus-alertmanager.service >/dev/null 2>&1
 install -d -m 0700 "$MNT/root/.ssh"
 install -m 0600 "$PUBKEY" "$MNT/root/.ssh/authorized_keys"
 cp "$RECIPE/rootfs/etc/resolv.conf" "$MNT/etc/resolv.conf"
