@@ -111,7 +111,7 @@ BAD_INPUT = {
     "config-amtool-rejects": "amtool",
     "threshold-not-a-number": "prometheus_alert_fs_for (soon) must be a duration",
     "mail-without-relay": "alertmanager_smtp_smarthost",
-    "schedule-systemd-rejects": "systemd-analyze calendar rejected daily.on_calendar 'every morning'",
+    "schedule-systemd-rejects": "Failed to parse calendar specification 'every morning'",
     "check-unknown": "fan_speed",
 }
 
