@@ -106,8 +106,12 @@ in_root systemctl enable systemd-networkd.service ssh.service >/dev/null
 in_root systemctl mask systemd-networkd-wait-online.service apt-daily.timer \
     apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service \
     fstrim.timer >/dev/null 2>&1
-# Installed for the monitoring roles, run only where they configure them (the monitoring host).
-in_root systemctl disable prometheus.service prometheus-alertmanager.service >/dev/null 2>&1
+# Installed for the monitoring roles, run only where they configure them (the monitoring host). Debian's
+# collector timers stay off in the lab: each runs at every boot and every 15 minutes, and under emulation
+# apt_info.py's package-cache load alone costs about a minute of CPU; the container tier runs them.
+in_root systemctl disable prometheus.service prometheus-alertmanager.service \
+    prometheus-node-exporter-apt.timer prometheus-node-exporter-nvme.timer \
+    prometheus-node-exporter-smartmon.timer >/dev/null 2>&1
 install -d -m 0700 "$MNT/root/.ssh"
 install -m 0600 "$PUBKEY" "$MNT/root/.ssh/authorized_keys"
 cp "$RECIPE/rootfs/etc/resolv.conf" "$MNT/etc/resolv.conf"
