@@ -95,6 +95,8 @@ def run_command(argv: list[str]) -> tuple[int, str]:
 @dataclass
 class Context:
     config: dict[str, Any]
+    # How far back a run looks (log_scan): the interval of the schedule being run.
+    since_seconds: int = 86400
     run: Runner = run_command
     proc: str = "/proc"
     which: Callable[[str], str | None] = shutil.which
@@ -313,9 +315,9 @@ def check_gpu_errors(ctx: Context) -> Result:
     return _verdict("gpu_errors", verdicts, f"{len(rows)} GPUs without errors")
 
 
-def check_log_scan(ctx: Context, since_seconds: int) -> Result:
+def check_log_scan(ctx: Context) -> Result:
     """Kernel messages of hardware trouble (failure) and the count of error-level journal entries (warning)."""
-    since = f"-{since_seconds}s"
+    since = f"-{ctx.since_seconds}s"
     kernel = ctx.run(["journalctl", "-k", "-p", "warning", "--since", since, "-o", "cat", "-q", "--no-pager"])[1]
     hits = {
         name: [line for line in kernel.splitlines() if pattern.search(line)]
@@ -332,13 +334,13 @@ def check_log_scan(ctx: Context, since_seconds: int) -> Result:
         details.append(f"{count} error-level journal entries (more than {limit})")
     else:
         state = OK
-    hours = since_seconds / 3600
+    hours = ctx.since_seconds / 3600
     return Result(
         "log_scan", state, "; ".join(details) or f"{count} error-level journal entries in {hours:g} h", details
     )
 
 
-CHECKS: dict[str, Callable[..., Result]] = {
+CHECKS: dict[str, Callable[[Context], Result]] = {
     "disk_space": check_disk_space,
     "md_arrays": check_md_arrays,
     "zfs_pools": check_zfs_pools,
@@ -427,10 +429,9 @@ def load_config(path: str) -> dict[str, Any]:
 def run_schedule(ctx: Context, schedule: str) -> list[Result]:
     """The schedule's checks, each isolated: a check that raises is a failed check, the others still run."""
     results = []
-    interval = ctx.config["schedules"][schedule]["interval_seconds"]
     for name in ctx.config["schedules"][schedule]["checks"]:
         try:
-            result = CHECKS[name](ctx, interval) if name == "log_scan" else CHECKS[name](ctx)
+            result = CHECKS[name](ctx)
         except Exception as err:
             result = Result(name, FAILED, f"the check itself failed: {type(err).__name__}: {err}")
         results.append(result)
@@ -559,7 +560,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host = socket.getfqdn()
     started = time.time()
-    results = run_schedule(Context(config), args.schedule)
+    interval = config["schedules"][args.schedule]["interval_seconds"]
+    results = run_schedule(Context(config, since_seconds=interval), args.schedule)
     text = report(host, args.schedule, results)
     _say(text)
     mail = config["mail"]
@@ -573,7 +575,6 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, smtplib.SMTPException) as err:
             _say(f"onprem-health-check: the digest did not reach {mail['smarthost']}: {err}", error=True)
             digest_sent = False
-    interval = config["schedules"][args.schedule]["interval_seconds"]
     metrics = render_metrics(args.schedule, results, started, time.time() - started, interval, digest_sent)
     write_atomically(os.path.join(config["textfile_dir"], f"{METRIC_PREFIX}_{args.schedule}.prom"), metrics)
     for result in results:

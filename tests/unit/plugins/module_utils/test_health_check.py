@@ -133,13 +133,13 @@ def test_gpu_errors_skipped_without_nvidia_smi(tmp_path: Path) -> None:
 def test_log_scan_fails_on_hardware_messages_and_warns_on_many_errors(tmp_path: Path) -> None:
     kernel = "NVRM: Xid (PCI:0000:3b:00): 79, pid=0, GPU has fallen off the bus.\nusb 1-1: new device\n"
     ctx = check.Context(config(tmp_path), run=fake({"journalctl -k": (0, kernel), "journalctl -p": (0, "x\n")}))
-    result = check.check_log_scan(ctx, 86400)
+    result = check.check_log_scan(ctx)
     assert result.state == check.FAILED
     assert "NVIDIA Xid: 1" in result.summary
     ctx.run = fake({"journalctl -k": (0, ""), "journalctl -p": (0, "e\n" * 101)})
-    assert check.check_log_scan(ctx, 86400).state == check.WARNING
+    assert check.check_log_scan(ctx).state == check.WARNING
     ctx.run = fake({"journalctl -k": (0, ""), "journalctl -p": (0, "e\n" * 3)})
-    assert check.check_log_scan(ctx, 86400).state == check.OK
+    assert check.check_log_scan(ctx).state == check.OK
 
 
 def test_smart_health_reads_the_json_of_each_device(tmp_path: Path) -> None:
