@@ -29,6 +29,9 @@ LIVE_FILES = [
     ALERTMANAGER_CONFIG,
     "/etc/onprem/health-check.json",
     "/etc/systemd/system/onprem-health-check-daily.timer",
+    "/etc/nut/ups.conf",
+    "/etc/nut/upssched.conf",
+    "/etc/onprem/ups-shed.json",
 ]
 
 
@@ -113,6 +116,8 @@ BAD_INPUT = {
     "mail-without-relay": "alertmanager_smtp_smarthost",
     "schedule-systemd-rejects": "Failed to parse calendar specification 'every morning'",
     "check-unknown": "fan_speed",
+    "ups-runtime-too-short": "The UPS runs this host for about 120 s at the planned load",
+    "ups-step-without-argv": "an argv list (no shell)",
 }
 
 

@@ -376,7 +376,14 @@ POWER = Obj(
         "efficiency": _num(minimum=0.5, maximum=1),
         "estimated_load_w": Obj({"typical_min": _num(), "typical_max": _num(), "peak": _num()}),
         "ups": Obj(
-            {"model": _str(), "va": _num(minimum=1), "watts": _num(required=True, minimum=1), "surge_watts": _num()}
+            {
+                "model": _str(),
+                "va": _num(minimum=1),
+                "watts": _num(required=True, minimum=1),
+                "surge_watts": _num(),
+                # The runtime on battery at the planned load: the UPS role fits its shutdown timeline inside it.
+                "runtime_minutes": _num(minimum=0.1),
+            }
         ),
         "circuit": Obj({"volts": _num(required=True, minimum=1), "amps": _num(required=True, minimum=1)}),
     }

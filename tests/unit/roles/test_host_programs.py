@@ -21,9 +21,14 @@ REPO = Path(__file__).resolve().parents[3]
 PYTHON3 = "/usr/bin/python3"
 
 
+def flat(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tasks with those inside blocks."""
+    return [leaf for t in tasks for leaf in [t, *flat(t.get("block", []) + t.get("rescue", []))]]
+
+
 def copy_tasks(role: str, tasks_file: str) -> list[dict[str, Any]]:
     tasks = yaml.safe_load((REPO / "roles" / role / "tasks" / tasks_file).read_text())
-    return [t for t in tasks if "ansible.builtin.copy" in t]
+    return [t for t in flat(tasks) if "ansible.builtin.copy" in t]
 
 
 def sources(role: str, task: dict[str, Any]) -> list[Path]:
@@ -45,6 +50,7 @@ def sources(role: str, task: dict[str, Any]) -> list[Path]:
     ("roce", "install.yml", "Install | the RoCE tool", ["rdma/roce.py"], "{{ roce_tool_path }}"),
     ("nic_tuning", "irq.yml", "IRQ | the boot script and its library (the module's irq.py)",
      ["nic/irq.py", "nic/irq_boot.py"], "{{ __nic_tuning_irq_lib }}/{{ item.name }}"),
+    ("ups", "main.yml", "Install | the shedding program", ["ups/shed.py"], "{{ __ups_program }}"),
 ])
 def test_each_role_copies_its_program_from_plugins(
     role: str, tasks_file: str, task_name: str, programs: list[str], dest: str
