@@ -22,7 +22,8 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # The default set: the stages that need no VM, one after another (the lab image builds beside them), then
 # two lanes side by side, each on its own VM (run_default).
 SERIAL_STAGES=(lint unit sanity build container)
-LAB_LANE=(lab labnetworks)
+# bmc needs no VM: it runs last in the lab lane, which ends before the checks lane.
+LAB_LANE=(lab labnetworks bmc)
 CHECKS_LANE=(profiles labchecks)
 DEFAULT_STAGES=("${SERIAL_STAGES[@]}" "${LAB_LANE[@]}" "${CHECKS_LANE[@]}")
 # Not in the default set (CI): run with ./dev.sh test labextended.
@@ -31,6 +32,7 @@ HOST_PACKAGES=(
   python3 python3-venv python3-pip git rsync ca-certificates openssh-client
   qemu-system-x86 qemu-utils debootstrap fdisk e2fsprogs dosfstools
   docker.io iproute2 procps
+  python3-libvirt openssl
 )
 
 log() { printf '\n==> %s\n' "$*"; }
@@ -229,6 +231,12 @@ stage_labnetworks() {
   fi
 }
 
+stage_bmc() {
+  # The bmc role and the rebuild playbook against sushy-tools' Redfish emulators on loopback (lab/redfish/);
+  # no VM.
+  pytest -q -p no:cacheprovider tests/bmc
+}
+
 stage_labextended() {
   # The extended set (not in the default CI run; see README.md): proofs that cost several minutes of
   # reboots, initramfs rebuilds or compiles under emulation each.
@@ -392,7 +400,7 @@ run_default() {
   fi
   tail -n 3 "$image_log"
   lane_start=$SECONDS
-  log "lanes: [lab] the trading profile, then the VLAN proof, on VM 'trading'; [checks] the workstation profile and the other lab proofs"
+  log "lanes: [lab] the trading profile, then the VLAN proof, on VM 'trading', then the BMC tests; [checks] the workstation profile and the other lab proofs"
   run_lane lab "${LAB_LANE[@]}" &
   pids+=($!)
   run_lane checks "${CHECKS_LANE[@]}" &
