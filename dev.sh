@@ -21,9 +21,10 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 
 # The default set: the stages that need no VM, one after another (the lab image builds beside them), then
 # two lanes side by side, each on its own VM (run_default).
-SERIAL_STAGES=(lint unit sanity build container)
-# bmc needs no VM: it runs last in the lab lane, which ends before the checks lane.
-LAB_LANE=(lab labnetworks bmc)
+SERIAL_STAGES=(lint sanity build container)
+# bmc and unit need no VM: they run last in the lab lane, which ends before the checks lane, so that the lanes
+# start as soon as the lab image is built.
+LAB_LANE=(lab labnetworks bmc unit)
 CHECKS_LANE=(profiles labchecks)
 DEFAULT_STAGES=("${SERIAL_STAGES[@]}" "${LAB_LANE[@]}" "${CHECKS_LANE[@]}")
 # Not in the default set (CI): run with ./dev.sh test labextended.
@@ -172,7 +173,8 @@ lab_proof() {
   # One tests/lab playbook against a lab inventory (default: inventories/lab/hosts.yml), timed.
   local start=$SECONDS inventory="${2:-inventories/lab/hosts.yml}"
   log "proof tests/lab/$1.yml"
-  if ! ansible-playbook -i "$inventory" "tests/lab/$1.yml"; then
+  # profile_tasks: each task's time and the slowest ones at the end, for the CI time budget.
+  if ! ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks ansible-playbook -i "$inventory" "tests/lab/$1.yml"; then
     lab_consoles
     log "proof $1 FAILED after $((SECONDS - start)) s"
     return 1
@@ -278,7 +280,7 @@ stage_labextended() {
 converge_profile() {
   # $1 playbook, $2 log file; prints the recap and returns the number of changed tasks via stdout file
   local playbook="$1" logf="$2"
-  ansible-playbook -i inventories/lab/hosts.yml "$playbook" | tee "$logf"
+  ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks ansible-playbook -i inventories/lab/hosts.yml "$playbook" | tee "$logf"
 }
 
 changed_total() {
@@ -400,7 +402,7 @@ run_default() {
   fi
   tail -n 3 "$image_log"
   lane_start=$SECONDS
-  log "lanes: [lab] the trading profile, then the VLAN proof, on VM 'trading', then the BMC tests; [checks] the workstation profile and the other lab proofs"
+  log "lanes: [lab] the trading profile, then the VLAN proof, on VM 'trading', then the BMC and unit tests; [checks] the workstation profile and the other lab proofs"
   run_lane lab "${LAB_LANE[@]}" &
   pids+=($!)
   run_lane checks "${CHECKS_LANE[@]}" &
