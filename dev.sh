@@ -21,11 +21,11 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 
 # The default set: the stages that need no VM, one after another (the lab image builds beside them), then
 # two lanes side by side, each on its own VM (run_default).
-SERIAL_STAGES=(lint sanity build container)
-# bmc and unit need no VM: they run last in the lab lane, which ends before the checks lane, so that the lanes
-# start as soon as the lab image is built.
+SERIAL_STAGES=(lint build container)
+# bmc, unit and sanity need no VM: they run at the end of the lanes, so that the lanes start sooner (the serial
+# stages take longer than the lab image's build).
 LAB_LANE=(lab labnetworks bmc unit)
-CHECKS_LANE=(profiles labchecks)
+CHECKS_LANE=(profiles labchecks sanity)
 DEFAULT_STAGES=("${SERIAL_STAGES[@]}" "${LAB_LANE[@]}" "${CHECKS_LANE[@]}")
 # Not in the default set (CI): run with ./dev.sh test labextended.
 EXTENDED_STAGES=(labextended)
@@ -402,7 +402,7 @@ run_default() {
   fi
   tail -n 3 "$image_log"
   lane_start=$SECONDS
-  log "lanes: [lab] the trading profile, then the VLAN proof, on VM 'trading', then the BMC and unit tests; [checks] the workstation profile and the other lab proofs"
+  log "lanes: [lab] the trading profile, then the VLAN proof, on VM 'trading', then the BMC and unit tests; [checks] the workstation profile and the other lab proofs, then sanity"
   run_lane lab "${LAB_LANE[@]}" &
   pids+=($!)
   run_lane checks "${CHECKS_LANE[@]}" &
