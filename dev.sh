@@ -34,6 +34,8 @@ HOST_PACKAGES=(
   qemu-system-x86 qemu-utils debootstrap fdisk e2fsprogs dosfstools
   docker.io iproute2 procps
   python3-libvirt openssl
+  # llama-cpp-python built from its source when ../shared/wheels lacks its wheel (lab/llm/wheelhouse.sh)
+  cmake g++
 )
 
 log() { printf '\n==> %s\n' "$*"; }
@@ -151,6 +153,8 @@ stage_build() {
 stage_container() {
   lab/container/docker-engine.sh start
   lab/container/build-image.sh
+  # The llama.cpp server's wheels for the LLM serving tests (offline install in the container).
+  lab/llm/wheelhouse.sh
   mitogen_env 0
   molecule test -s container
 }

@@ -32,6 +32,10 @@ LIVE_FILES = [
     "/etc/nut/ups.conf",
     "/etc/nut/upssched.conf",
     "/etc/onprem/ups-shed.json",
+    "/etc/haproxy/haproxy.cfg",
+    "/etc/systemd/system/onprem-llm-tiny-0.service",
+    "/etc/systemd/system/onprem-llm-tiny-1.service",
+    "/srv/models/tiny/.onprem-staged.json",
 ]
 
 
@@ -119,6 +123,10 @@ BAD_INPUT = {
     "check-unknown": "fan_speed",
     "ups-runtime-too-short": "The UPS runs this host for about 120 s at the planned load",
     "ups-step-without-argv": "an argv list (no shell)",
+    "llm-gpu-twice": "big: gpu1 already serves deployment tiny-gpu",
+    "llm-exceeds-vram": "big: not served: a replica does not fit its GPUs",
+    "llm-port-owned": "tiny: its frontend would listen on 9090, which is Prometheus's port",
+    "llm-port-held": "2525 (onprem-llm-tiny-1) is held by python3",
 }
 
 

@@ -36,6 +36,7 @@ from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.power 
 )
 from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.report_facts import compare_facts
 from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.report_llm import check_llm
+from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.report_serving import check_serving
 from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.report_storage import check_storage
 from ansible_collections.onprem.gpu_server.plugins.module_utils.host_plan.schema import ROOT, problems
 
@@ -465,6 +466,7 @@ READS: dict[str, tuple[str, ...]] = {
         "hardware.cpu.sockets",
         "hardware.cpu.memory_channels_per_socket",
     ),
+    "llm_serving": ("intent.llm_deployments", "intent.vms.*.gpus"),
     "power_budget": ("hardware.power", "hardware.cpu.tdp_w", "hardware.cpu.sockets", "hardware.gpus.*.tdp_w"),
     "pcie_lanes": (
         "hardware.cpu.sockets",
@@ -511,6 +513,7 @@ CHECKS: tuple[tuple[str, str, Callable[[Context], None]], ...] = (
     ("storage", f"{INTENT}", check_storage),
     ("nic_buffers", f"{INTENT}.network", _network),
     ("llm_fit", f"{INTENT}.llm_deployments", check_llm),
+    ("llm_serving", f"{INTENT}.llm_deployments", check_serving),
     ("power_budget", f"{HW}.power", _power),
     ("pcie_lanes", f"{HW}.cpu", _pcie),
 )

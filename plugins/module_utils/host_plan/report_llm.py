@@ -87,6 +87,12 @@ def check_llm(ctx: Any) -> None:
     for name, dep in deployments.items():
         path = f"{INTENT}.llm_deployments.{name}"
         _family_check(ctx, path, dep["model"], dep["params_b"])
+        if not dep["gpus"]:
+            # Served on the CPU: the llm_serving check weighs it against host memory.
+            continue
+        # Each replica holds the whole model on its share of the GPUs (tensor parallel within a replica).
+        replicas = (dep.get("serve") or {}).get("replicas", 1)
+        per_replica = len(dep["gpus"]) // replicas if len(dep["gpus"]) % replicas == 0 else len(dep["gpus"])
         gpu = adapter.llm_gpu(ctx.plan, dep["gpus"])
         has_bandwidth = "bandwidth_gb_s" in gpu
         if not has_bandwidth:
@@ -97,9 +103,9 @@ def check_llm(ctx: Any) -> None:
             {"name": dep["model"], "params_b": dep["params_b"]},
             gpu,
             dep["precision"],
-            len(dep["gpus"]),
+            per_replica,
             dep.get("context_tokens", 4096),
-            dep.get("concurrency", 1),
+            -(-dep.get("concurrency", 1) // replicas),
             claimed_tokens_per_s=dep.get("claimed_tok_s") if has_bandwidth else None,
             claimed_vram_gb=dep.get("claimed_vram_gb"),
             claimed_tokens_per_s_kind=dep.get("claimed_tok_s_kind", "per_stream"),
@@ -173,7 +179,7 @@ def check_llm(ctx: Any) -> None:
             "offload_gb": round(offloaded["bytes"] / 1e9, 1) if offloaded else None,
             "weights_gb": round(weights_gb, 1),
             "required_gib_per_gpu": round(result["required_bytes_per_gpu"] / GIB, 1),
-            "vram_gib_per_gpu": round(result["available_bytes"] / len(dep["gpus"]) / GIB, 1),
+            "vram_gib_per_gpu": round(result["available_bytes"] / per_replica / GIB, 1),
             "decode_tok_s_max": round(result["decode_tokens_per_s_max"], 1) if has_bandwidth else None,
             "claim_kind": claim.get("kind"),
             "claim_streams": claim.get("streams"),
@@ -188,7 +194,7 @@ def check_llm(ctx: Any) -> None:
                 name,
                 dep["model"],
                 dep["precision"],
-                len(dep["gpus"]),
+                len(dep["gpus"]) if replicas == 1 else f"{replicas} x {per_replica}",
                 fig["weights_gb"],
                 fig["required_gib_per_gpu"],
                 fig["vram_gib_per_gpu"],

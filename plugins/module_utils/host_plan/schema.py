@@ -37,6 +37,13 @@ ZFS_LAYOUTS = ("stripe", "mirror", "raidz1", "raidz2", "raidz3")
 DISK_KINDS = ("nvme", "sata_ssd", "sas_ssd", "sata_hdd", "sas_hdd")
 CLAIM_KINDS = ("per_stream", "aggregate")
 OFFLOAD = ("none", "cpu")
+ENGINES = ("vllm", "tgi", "ollama", "llamacpp")
+CPU_ENGINES = ("llamacpp", "ollama")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# registry/path[:tag]@sha256:<digest>: a container engine's image is pinned by its content, never by a tag alone.
+_PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9_.-]+)?@sha256:[0-9a-f]{64}$")
+# A path inside the models dataset: relative, no "..", no empty parts.
+_MODEL_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.?(/|$))[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$")
 # What a Scalar's kind is called in a message.
 _KIND_WORDS = {"str": "string", "int": "integer", "number": "number", "bool": "boolean"}
 
@@ -429,12 +436,47 @@ VM = Obj(
     }
 )
 
-LLM = Obj(
+# How a deployment is served (docs/llm-serving.md); a deployment without it is sized by the report only.
+SERVE = Obj(
+    {
+        "engine": _str(required=True, choices=ENGINES),
+        "source": Scalar("str", required=True, pattern=_MODEL_PATH,
+                         pattern_hint="a path inside the models dataset, like llama-3.1-8b/model.gguf"),
+        "sha256": Scalar("str", required=True, pattern=_SHA256, pattern_hint="64 lowercase hex digits"),
+        "image": Scalar(
+            "str", pattern=_PINNED_IMAGE,
+            pattern_hint="an image pinned by digest, like docker.io/vllm/vllm-openai@sha256:<64 hex digits>",
+        ),
+        "replicas": _int(minimum=1, maximum=64),
+        "port": _int(required=True, minimum=1, maximum=65535),
+        "replica_port": _int(minimum=1024, maximum=65535),
+        "memory_gb": _num(minimum=0.5),
+        "cpu_threads": _int(minimum=1, maximum=1024),
+    }
+)
+
+
+class _Deployment(Obj):
+    """An LLM deployment: at least one GPU unless an engine that runs on the CPU serves it."""
+
+    def check(self, value: Any, path: str, ctx: Context) -> None:
+        super().check(value, path, ctx)
+        if not isinstance(value, Mapping) or value.get("gpus") != []:
+            return
+        serve = value.get("serve")
+        engine = serve.get("engine") if isinstance(serve, Mapping) else None
+        if engine not in CPU_ENGINES:
+            ctx.error(f"{path}.gpus", f"expected at least 1 GPU (none: only serve.engine {' or '.join(CPU_ENGINES)} "
+                                      "runs on the CPU)")
+
+
+LLM = _Deployment(
     {
         "model": _str(required=True),
         "params_b": _num(required=True, minimum=0.001),
         "precision": _str(required=True, choices=PRECISIONS),
-        "gpus": ListOf(Ref(GPUS, "GPU"), required=True, min_items=1, unique=True),
+        # Empty: served on the CPU (llamacpp, ollama).
+        "gpus": ListOf(Ref(GPUS, "GPU"), required=True, unique=True),
         "context_tokens": _int(minimum=1),
         "concurrency": _int(minimum=1),
         "claimed_tok_s": _num(),
@@ -443,6 +485,7 @@ LLM = Obj(
         "claimed_vram_gb": _num(),
         "claimed_load_s": _num(),
         "claimed_model_gb": _num(),
+        "serve": SERVE,
     }
 )
 
