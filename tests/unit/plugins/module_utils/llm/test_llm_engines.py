@@ -28,7 +28,8 @@ SETTINGS = {"store": "/srv/models", "state": "/var/lib/onprem/llm", "python": "/
 DIGEST = "@sha256:" + "ab" * 32
 
 
-def replicas(engine: str, precision: str, gpus: list[str], replicas_n: int = 1, **extra: Any) -> list[dict[str, Any]]:
+def replicas(engine: str, precision: str, gpus: list[str], replicas_n: int = 1,
+             settings: dict[str, Any] | None = None, **extra: Any) -> list[dict[str, Any]]:
     plan = copy.deepcopy(PLAN)
     plan["intent"]["llm_deployments"] = {
         "chat": {
@@ -38,7 +39,7 @@ def replicas(engine: str, precision: str, gpus: list[str], replicas_n: int = 1, 
                       "sha256": "c" * 64, "port": 8000, "replicas": replicas_n, **extra},
         }
     }
-    result = serving_plan(plan, build_report(plan), SETTINGS)
+    result = serving_plan(plan, build_report(plan), settings or SETTINGS)
     assert result["errors"] == []
     return result["replicas"]
 
@@ -112,14 +113,9 @@ def test_ollama_reads_the_variables_the_role_sets() -> None:
 
 
 def test_gpus_through_the_nvidia_runtime_instead_of_cdi() -> None:
-    plan = copy.deepcopy(PLAN)
-    (replica,) = [r for r in replicas("vllm", "fp16", ["gpu1", "gpu2"]) if r]
+    (replica,) = replicas("vllm", "fp16", ["gpu1", "gpu2"])
     assert replica["argv"].count("--device") == 2
-    settings = {**SETTINGS, "gpu_access": "runtime"}
-    plan["intent"]["llm_deployments"] = {"chat": {"model": "m", "params_b": 8, "precision": "fp16",
-                                                  "gpus": ["gpu1", "gpu2"], "serve": {
-                                                      "engine": "vllm", "image": f"docker.io/x/y{DIGEST}",
-                                                      "source": "m", "sha256": "c" * 64, "port": 8000}}}
-    argv = serving_plan(plan, build_report(plan), settings)["replicas"][0]["argv"]
+    (replica,) = replicas("vllm", "fp16", ["gpu1", "gpu2"], settings={**SETTINGS, "gpu_access": "runtime"})
+    argv = replica["argv"]
     assert argv[argv.index("--gpus") + 1] == '"device=GPU-1,GPU-2"'
     assert "--device" not in argv
