@@ -317,6 +317,12 @@ profiles_converge() {
   for name in "${names[@]}"; do
     case "$name" in trading_server) vm=trading ;; ai_workstation) vm=workstation ;; *) die "unknown profile $name" ;; esac
     python3 lab/vm/labvm.py start "$vm"
+    if [ "$name" = ai_workstation ]; then
+      # The lab workstation serves a tiny model (inventories/lab): llama.cpp's wheels on the controller, the model
+      # where the inventory says its models dataset is.
+      lab/llm/wheelhouse.sh
+      ansible-playbook -i inventories/lab/hosts.yml lab/llm/seed-models.yml
+    fi
   done
   if [ ${#names[@]} -eq 1 ]; then
     converge_twice "${names[0]}" || rc=1

@@ -112,6 +112,8 @@ in_root systemctl mask systemd-networkd-wait-online.service apt-daily.timer \
 in_root systemctl disable prometheus.service prometheus-alertmanager.service \
     prometheus-node-exporter-apt.timer prometheus-node-exporter-nvme.timer \
     prometheus-node-exporter-smartmon.timer >/dev/null 2>&1
+# Installed for the hardening and LLM serving roles, which enable them where they configure them.
+in_root systemctl disable fail2ban.service haproxy.service >/dev/null 2>&1
 install -d -m 0700 "$MNT/root/.ssh"
 install -m 0600 "$PUBKEY" "$MNT/root/.ssh/authorized_keys"
 cp "$RECIPE/rootfs/etc/resolv.conf" "$MNT/etc/resolv.conf"

@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import subprocess
+import time
 
 import pytest
 from mailspool import body, http_get, mails, wait_for_mail
@@ -39,7 +40,7 @@ LIVE_FILES = [
 ]
 
 
-def run_monitoring_play(*args: str, playbook: str = "monitoring.yml") -> subprocess.CompletedProcess[str]:
+def run_monitoring_play(playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
     """ansible-playbook of one of the scenario's monitoring playbooks against the Molecule instance."""
     cmd = ["ansible-playbook", "-i", os.environ["MOLECULE_INVENTORY_FILE"], str(SCENARIO / playbook), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False, cwd=REPO)
@@ -74,8 +75,26 @@ def test_amtool_accepts_the_configuration(host) -> None:
 def test_prometheus_scrapes_the_exporter_and_itself(host) -> None:
     active = json.loads(http_get(host, "http://127.0.0.1:9090/api/v1/targets"))["data"]["activeTargets"]
     health = {t["labels"]["job"]: t["health"] for t in active}
-    assert health == {"node": "up", "prometheus": "up", "alertmanager": "up"}
+    assert health == {"node": "up", "prometheus": "up", "alertmanager": "up", "haproxy": "up"}
     assert {t["labels"]["instance"] for t in active} == {host.backend.host}
+
+
+def test_prometheus_reads_the_llm_replicas_from_haproxy(host) -> None:
+    """The host serves the tiny deployment (converge's LLM play): its two replicas as HAProxy reports them, and
+    the rules that watch them loaded and quiet. The LLM tests before this one stop and restart replicas: a replica
+    back is up after HAProxy's two good checks, and Prometheus reads it at its next scrape."""
+    query = "http://127.0.0.1:9090/api/v1/query?query=haproxy_backend_active_servers%7Bproxy%3D%22llm_tiny%22%7D"
+    deadline = time.monotonic() + 30
+    while True:
+        result = json.loads(http_get(host, query))["data"]["result"]
+        seen = [(r["metric"]["instance"], r["metric"]["job"], r["value"][1]) for r in result]
+        if seen == [(host.backend.host, "haproxy", "2")] or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert seen == [(host.backend.host, "haproxy", "2")]
+    groups = json.loads(http_get(host, "http://127.0.0.1:9090/api/v1/rules"))["data"]["groups"]
+    llm = {r["name"]: (r["health"], r["state"]) for g in groups if g["name"] == "onprem-llm" for r in g["rules"]}
+    assert llm == {"LLMReplicaDown": ("ok", "inactive"), "LLMDeploymentDown": ("ok", "inactive")}
 
 
 def test_a_filled_filesystem_mails_an_alert_and_its_repair_mails_the_resolution(host) -> None:
@@ -99,7 +118,7 @@ def test_a_filled_filesystem_mails_an_alert_and_its_repair_mails_the_resolution(
 
 def test_the_relay_password_never_reaches_the_output(host) -> None:
     # The roles that take the password, at -vvv (module arguments, results and diffs all printed).
-    done = run_monitoring_play("-vvv", playbook="secrets.yml")
+    done = run_monitoring_play("secrets.yml", "-vvv")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "changed=0" in done.stdout
     assert CANARY not in done.stdout + done.stderr

@@ -25,6 +25,8 @@ DEFAULTS = ROLE / "defaults" / "main" / "alerts.yml"
 RULE_TESTS = REPO_ROOT / "tests" / "prometheus" / "onprem-alerts.test.yml"
 # The name the test file's rule_files expects beside it.
 RULES_NAME = "onprem-alerts.rules.yml"
+# HAProxy's exporter as Debian 12's haproxy writes it (how it was recorded: the file's header).
+HAPROXY_RECORDING = REPO_ROOT / "tests" / "unit" / "fixtures" / "haproxy" / "metrics-2.6.12.txt"
 SEVERITIES = {"warning", "critical"}
 ANNOTATIONS = {"summary", "description", "runbook"}
 
@@ -68,6 +70,73 @@ def test_promtool_unit_tests_pass(tmp_path: Path) -> None:
     (tmp_path / RULES_NAME).write_text(render(), encoding="utf-8")
     shutil.copy(RULE_TESTS, tmp_path / RULE_TESTS.name)
     result = run([promtool(), "test", "rules", RULE_TESTS.name], tmp_path)
+    assert result.returncode == 0, output(result)
+    assert "SUCCESS" in result.stdout, output(result)
+
+
+def recorded_series(path: Path, **labels: str) -> list[dict[str, str]]:
+    """Each sample line of a recorded exposition as a promtool input series holding its value, with the labels a
+    scrape adds."""
+    extra = ", ".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    series = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        metric, value = line.rsplit(" ", 1)
+        name, brace, rest = metric.partition("{")
+        selector = f"{name}{{{extra}, {rest}" if brace else f"{name}{{{extra}}}"
+        series.append({"series": selector, "values": f"{value}x30"})
+    return series
+
+
+def test_the_llm_alerts_read_haproxy_as_it_writes_its_metrics(tmp_path: Path) -> None:
+    # Replica onprem-llm-tiny-2 and backend llm_dead's only replica were down when recorded: those two replicas
+    # and that one deployment alert, and nothing else does. The labels are what this case is about: the rules'
+    # annotations (checked in tests/prometheus) are left out.
+    doc = yaml.safe_load(render())
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            rule.pop("annotations", None)
+    (tmp_path / RULES_NAME).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    replica = {"severity": "warning", "instance": "lab", "job": "haproxy", "state": "DOWN"}
+    dead = replica | {"proxy": "llm_dead", "server": "onprem-llm-dead-1", "deployment": "dead"}
+    tiny = replica | {"proxy": "llm_tiny", "server": "onprem-llm-tiny-2", "deployment": "tiny"}
+    cases = {
+        "tests": [
+            {
+                "name": "recorded HAProxy 2.6.12 series",
+                "interval": "1m",
+                "input_series": recorded_series(HAPROXY_RECORDING, instance="lab", job="haproxy"),
+                "alert_rule_test": [
+                    {
+                        "eval_time": "11m",
+                        "alertname": "LLMReplicaDown",
+                        "exp_alerts": [{"exp_labels": dead}, {"exp_labels": tiny}],
+                    },
+                    {
+                        "eval_time": "11m",
+                        "alertname": "LLMDeploymentDown",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "critical",
+                                    "instance": "lab",
+                                    "job": "haproxy",
+                                    "proxy": "llm_dead",
+                                    "deployment": "dead",
+                                }
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+        "rule_files": [RULES_NAME],
+        "evaluation_interval": "1m",
+    }
+    assert len(cases["tests"][0]["input_series"]) == 21
+    (tmp_path / "recorded.test.yml").write_text(yaml.safe_dump(cases), encoding="utf-8")
+    result = run([promtool(), "test", "rules", "recorded.test.yml"], tmp_path)
     assert result.returncode == 0, output(result)
     assert "SUCCESS" in result.stdout, output(result)
 
