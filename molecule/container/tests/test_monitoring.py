@@ -81,20 +81,23 @@ def test_prometheus_scrapes_the_exporter_and_itself(host) -> None:
 
 def test_prometheus_reads_the_llm_replicas_from_haproxy(host) -> None:
     """The host serves the tiny deployment (converge's LLM play): its two replicas as HAProxy reports them, and
-    the rules that watch them loaded and quiet. The LLM tests before this one stop and restart replicas: a replica
-    back is up after HAProxy's two good checks, and Prometheus reads it at its next scrape."""
+    the rules that watch them loaded and quiet. The LLM tests before this one kill and restart replicas: a replica
+    back is up after HAProxy's two good checks, Prometheus reads it at its next scrape, and LLMReplicaDown, pending
+    while it was down, goes back to inactive at the next evaluation."""
     query = "http://127.0.0.1:9090/api/v1/query?query=haproxy_backend_active_servers%7Bproxy%3D%22llm_tiny%22%7D"
+    want_rules = {"LLMReplicaDown": ("ok", "inactive"), "LLMDeploymentDown": ("ok", "inactive")}
     deadline = time.monotonic() + 30
     while True:
         result = json.loads(http_get(host, query))["data"]["result"]
         seen = [(r["metric"]["instance"], r["metric"]["job"], r["value"][1]) for r in result]
-        if seen == [(host.backend.host, "haproxy", "2")] or time.monotonic() > deadline:
+        groups = json.loads(http_get(host, "http://127.0.0.1:9090/api/v1/rules"))["data"]["groups"]
+        rules = {r["name"]: (r["health"], r["state"]) for g in groups if g["name"] == "onprem-llm" for r in g["rules"]}
+        print(f"active servers {seen}, rules {rules}")
+        if (seen == [(host.backend.host, "haproxy", "2")] and rules == want_rules) or time.monotonic() > deadline:
             break
         time.sleep(1)
     assert seen == [(host.backend.host, "haproxy", "2")]
-    groups = json.loads(http_get(host, "http://127.0.0.1:9090/api/v1/rules"))["data"]["groups"]
-    llm = {r["name"]: (r["health"], r["state"]) for g in groups if g["name"] == "onprem-llm" for r in g["rules"]}
-    assert llm == {"LLMReplicaDown": ("ok", "inactive"), "LLMDeploymentDown": ("ok", "inactive")}
+    assert rules == want_rules
 
 
 def test_a_filled_filesystem_mails_an_alert_and_its_repair_mails_the_resolution(host) -> None:
