@@ -34,6 +34,8 @@ HOST_PACKAGES=(
   qemu-system-x86 qemu-utils debootstrap fdisk e2fsprogs dosfstools
   docker.io iproute2 procps
   python3-libvirt openssl
+  # tests/unit/plugins/module_utils/backup: restic backs up, checks and restores for real
+  restic
   # llama-cpp-python built from its source when ../shared/wheels lacks its wheel (lab/llm/wheelhouse.sh)
   cmake g++
 )
@@ -210,17 +212,18 @@ stage_labchecks() {
   # Plain SSH too: after the firewall proof, mitogen lost its connection across the reboot in the
   # RoCE proof ("ContextService ... refcount was 0") although the VM was up in 40 s.
   lab_proof roce
-  python3 lab/vm/labvm.py stop workstation
   # The storage proof needs blank data disks: the trading host on a fresh second VM (new overlay and disks),
   # so the Molecule scenario can keep the first. Mitogen for its module plays; its reboot play picks plain
-  # SSH itself.
+  # SSH itself. The workstation VM stays up: the replication proof replicates the trading host's classes to it.
   python3 lab/vm/labvm.py stop proofs
   python3 lab/vm/labvm.py start proofs
   mitogen_env 1
   lab_proof storage inventories/lab/proofs.yml
   lab_proof lifecycle_kill inventories/lab/proofs.yml
+  lab_proof replication inventories/lab/proofs.yml
   if [ "${LAB_KEEP:-0}" != "1" ]; then
     python3 lab/vm/labvm.py stop proofs
+    python3 lab/vm/labvm.py stop workstation
   fi
 }
 

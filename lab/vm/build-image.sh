@@ -114,6 +114,9 @@ in_root systemctl disable prometheus.service prometheus-alertmanager.service \
     prometheus-node-exporter-smartmon.timer >/dev/null 2>&1
 # Installed for the hardening and LLM serving roles, which enable them where they configure them.
 in_root systemctl disable fail2ban.service haproxy.service >/dev/null 2>&1
+# Installed for the zfs_snapshots and zfs_replication roles: sanoid's timer would snapshot and prune by the
+# package's example policy, ZED would mail root; the roles enable them with their own configuration.
+in_root systemctl disable sanoid.timer zfs-zed.service >/dev/null 2>&1
 install -d -m 0700 "$MNT/root/.ssh"
 install -m 0600 "$PUBKEY" "$MNT/root/.ssh/authorized_keys"
 cp "$RECIPE/rootfs/etc/resolv.conf" "$MNT/etc/resolv.conf"

@@ -1,4 +1,5 @@
-"""The SMTP server's spool in the container (molecule/container/files/smtp_sink.py) and HTTP on the host itself."""
+"""The SMTP server's spool in the container (molecule/container/files/smtp_sink.py), HTTP on the host itself, and
+a oneshot service run as its timer would run it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ def http_get(host, url: str) -> str:
     """A GET on the host itself (the image has no curl)."""
     program = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
     return host.check_output("python3 -c %s %s", program, url)
+
+
+def start_unit(host, unit: str) -> tuple[int, str]:
+    """Start a oneshot service as its timer would and wait for it; its rc and the run's journal."""
+    started = int(host.check_output("date +%s")) - 1
+    done = host.run(f"systemctl start {unit}")
+    return done.rc, host.check_output(f"journalctl -u {unit} --since @{started} -o cat --no-pager")
 
 
 def mails(host) -> list[email.message.EmailMessage]:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import yaml
-from mailspool import body, http_get, mails, wait_for_mail
+from mailspool import body, http_get, mails, start_unit, wait_for_mail
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
 # The role's default schedules (pools, daily, weekly, monthly), as the scenario applies them.
@@ -34,12 +34,7 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 def run_schedule(host, schedule: str) -> tuple[int, str]:
     """Start the schedule's service as its timer would and wait for it (oneshot); rc and the run's journal."""
-    started = int(host.check_output("date +%s")) - 1
-    done = host.run(f"systemctl start onprem-health-check-{schedule}.service")
-    journal = host.check_output(
-        f"journalctl -u onprem-health-check-{schedule}.service --since @{started} -o cat --no-pager"
-    )
-    return done.rc, journal
+    return start_unit(host, f"onprem-health-check-{schedule}.service")
 
 
 def firing(host, alertname: str) -> list[dict]:
